@@ -1,0 +1,184 @@
+//! The names the configuration language resolves at compile time, and the [`Host`] seam
+//! through which the interpreter acts on a SIP message.
+//!
+//! `cfg` (language) compiles function calls to [`Builtin`], keywords to [`Keyword`] and
+//! pseudo-variables to [`Pv`]; `sip` (message side) implements [`Host`] for a message context.
+
+use std::borrow::Cow;
+
+/// A value in the routing script (Kamailio's pv value: null, integer or string).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Value<'a> {
+    /// `$null`, an unset variable or a missing header.
+    Null,
+    /// An integer.
+    Int(i64),
+    /// A string (header contents that are not UTF-8 are converted lossily).
+    Str(Cow<'a, str>),
+}
+
+/// Built-in functions callable from the script, with the module that provides each.
+/// Arity (min, max) is checked at compile time by `cfg`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Builtin {
+    /// core `forward()`, `forward(host)`, `forward(host, port)`: stateless forward (RFC 3261 §16.11).
+    Forward,
+    /// core `forward_udp(...)`: like `forward` but over UDP.
+    ForwardUdp,
+    /// core `forward_tcp(...)`: like `forward` but over TCP.
+    ForwardTcp,
+    /// sl `sl_send_reply(code, reason)`.
+    SlSendReply,
+    /// sl `send_reply(code, reason)` (stateless here; stateful once tm exists).
+    SendReply,
+    /// sl `sl_reply_error()`: reply with the last internal error.
+    SlReplyError,
+    /// textops/core `is_method("INVITE|BYE")`.
+    IsMethod,
+    /// maxfwd `mf_process_maxfwd_header(limit)`.
+    MfProcessMaxfwdHeader,
+    /// xlog `xlog([level,] fmt)`.
+    Xlog,
+    /// xlog `xdbg(fmt)`.
+    Xdbg,
+    /// xlog `xinfo(fmt)`.
+    Xinfo,
+    /// xlog `xnotice(fmt)`.
+    Xnotice,
+    /// xlog `xwarn(fmt)`.
+    Xwarn,
+    /// xlog `xerr(fmt)`.
+    Xerr,
+    /// xlog `xalert(fmt)`.
+    Xalert,
+    /// xlog `xcrit(fmt)`.
+    Xcrit,
+    /// core `log([level,] text)`.
+    Log,
+    /// textops `append_hf(hdr [, before])`.
+    AppendHf,
+    /// textops `remove_hf(name)`.
+    RemoveHf,
+    /// textops `is_present_hf(name)`.
+    IsPresentHf,
+    /// core `setflag(n)`.
+    SetFlag,
+    /// core `isflag(n)`.
+    IsFlag,
+    /// core `resetflag(n)`.
+    ResetFlag,
+    /// sanity `sanity_check([checks [, uri_checks]])`.
+    SanityCheck,
+}
+
+/// Core keywords usable as operands (`method == "INVITE"`, `uri == myself`, `src_ip == ...`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Keyword {
+    /// `method`: the request method.
+    Method,
+    /// `uri`: the (possibly rewritten) request URI.
+    Uri,
+    /// `from_uri`.
+    FromUri,
+    /// `to_uri`.
+    ToUri,
+    /// `src_ip`.
+    SrcIp,
+    /// `src_port`.
+    SrcPort,
+    /// `dst_ip` (local address the message arrived on).
+    DstIp,
+    /// `dst_port`.
+    DstPort,
+    /// `proto`: `udp`, `tcp`, ... (compared with the constants `UDP`, `TCP`, ...).
+    Proto,
+    /// `af`: `INET` or `INET6`.
+    Af,
+    /// `status`: the reply code (reply routes).
+    Status,
+    /// `msg:len`.
+    MsgLen,
+    /// `myself`: the set of local addresses and aliases (used as `uri == myself`).
+    Myself,
+}
+
+/// Pseudo-variables served by the message side ([`Host`]). `$var`, `$avp`, `$rc`/`$retcode`
+/// live in the interpreter itself.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Pv {
+    /// `$rm` request method.
+    Rm,
+    /// `$ru` request URI (writable).
+    Ru,
+    /// `$rU` R-URI user (writable).
+    RUser,
+    /// `$rd` R-URI domain (writable).
+    Rd,
+    /// `$rp` R-URI port (writable).
+    Rp,
+    /// `$du` destination URI (writable; `$null` resets).
+    Du,
+    /// `$fu` From URI.
+    Fu,
+    /// `$fU` From user.
+    FUser,
+    /// `$fd` From domain.
+    Fd,
+    /// `$ft` From tag.
+    Ft,
+    /// `$tu` To URI.
+    Tu,
+    /// `$tU` To user.
+    TUser,
+    /// `$td` To domain.
+    Td,
+    /// `$tt` To tag.
+    Tt,
+    /// `$ci` Call-ID.
+    Ci,
+    /// `$cs` CSeq number.
+    Cs,
+    /// `$si` source IP.
+    Si,
+    /// `$sp` source port.
+    Sp,
+    /// `$Ri` local IP the message arrived on.
+    Ri,
+    /// `$Rp` local port the message arrived on.
+    RpLocal,
+    /// `$pr` / `$proto` transport.
+    Pr,
+    /// `$ml` message length.
+    Ml,
+    /// `$mb` whole message buffer.
+    Mb,
+    /// `$ua` User-Agent.
+    Ua,
+    /// `$rs` reply status code.
+    Rs,
+    /// `$rr` reply reason phrase.
+    Rr,
+    /// `$hdr(Name)`: first header of that name (long or compact form).
+    Hdr(String),
+    /// `$Ts` current Unix time.
+    Ts,
+}
+
+/// What the interpreter needs from the SIP side while running a route.
+pub trait Host {
+    /// Calls a built-in function with evaluated arguments. Kamailio return-code convention:
+    /// positive is true, negative is false, `0` stops the script (like `exit`).
+    fn call(&mut self, f: Builtin, args: &[Value<'_>]) -> i32;
+    /// Reads a keyword operand.
+    fn keyword(&mut self, k: Keyword) -> Value<'_>;
+    /// Whether `value` is one of our own addresses/aliases (`== myself`).
+    fn is_myself(&mut self, value: &str) -> bool;
+    /// Reads a pseudo-variable.
+    fn pv_get(&mut self, pv: &Pv) -> Value<'_>;
+    /// Writes a pseudo-variable; `Err` carries a message for the log when the variable is
+    /// read-only or the value does not fit.
+    fn pv_set(&mut self, pv: &Pv, v: Value<'_>) -> Result<(), String>;
+}
