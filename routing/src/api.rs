@@ -1,6 +1,6 @@
 //! The seam between the engine (sockets, workers) and routing (what to do with a message).
 //!
-//! The engine owns sockets and calls [`crate::Router::handle`] with an [`Inbound`]; routing
+//! The engine owns sockets and calls `crate::sip::Router::handle` with an [`Inbound`]; routing
 //! answers with [`Transmit`]s that the engine sends. Nothing here does I/O.
 
 use std::net::SocketAddr;
@@ -22,7 +22,7 @@ pub struct LocalSocket {
     pub advertise: Option<(String, Option<u16>)>,
 }
 
-/// Facts about the worker a [`crate::Router`] runs in.
+/// Facts about the worker a `crate::sip::Router` runs in.
 #[derive(Clone, Debug)]
 pub struct WorkerEnv {
     /// This worker's index, `0..workers`.

@@ -1,0 +1,1 @@
+//! The configuration language: preprocessor, parser, checker, compiler and interpreter.
