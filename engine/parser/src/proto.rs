@@ -46,8 +46,16 @@ impl Proto {
 
     /// Parses a transport name in any letter case (`udp`, `TCP`, ...).
     pub fn from_name(s: &[u8]) -> Option<Self> {
-        const ALL: [Proto; 6] = [Proto::Udp, Proto::Tcp, Proto::Tls, Proto::Sctp, Proto::Ws, Proto::Wss];
-        ALL.into_iter().find(|p| p.name().as_bytes().eq_ignore_ascii_case(s))
+        const ALL: [Proto; 6] = [
+            Proto::Udp,
+            Proto::Tcp,
+            Proto::Tls,
+            Proto::Sctp,
+            Proto::Ws,
+            Proto::Wss,
+        ];
+        ALL.into_iter()
+            .find(|p| p.name().as_bytes().eq_ignore_ascii_case(s))
     }
 
     /// Whether this transport is a byte stream (Content-Length framing, RFC 3261 §18.3).

@@ -1,0 +1,156 @@
+//! Character classes of the RFC 3261 §25.1 grammar as const 256-entry tables.
+//!
+//! Each table is built once at compile time; a lookup is one indexed load with a `u8` index,
+//! so it can never go out of bounds.
+
+/// Builds a 256-entry membership table from a list of extra bytes plus ALPHA / DIGIT.
+const fn table(alnum: bool, extra: &[u8]) -> [bool; 256] {
+    let mut t = [false; 256];
+    if alnum {
+        let mut c = b'a';
+        while c <= b'z' {
+            t[c as usize] = true;
+            t[(c - 32) as usize] = true;
+            c += 1;
+        }
+        let mut d = b'0';
+        while d <= b'9' {
+            t[d as usize] = true;
+            d += 1;
+        }
+    }
+    let mut i = 0;
+    while i < extra.len() {
+        t[extra[i] as usize] = true;
+        i += 1;
+    }
+    t
+}
+
+/// RFC 3261 §25.1:
+/// `token = 1*(alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~" )`
+static TOKEN: [bool; 256] = table(true, b"-.!%*_+`'~");
+
+/// Characters that may appear in a URI as we accept it: RFC 3261 §25.1 `unreserved`
+/// (`alphanum / mark`, `mark = "-" / "_" / "." / "!" / "~" / "*" / "'" / "(" / ")"`),
+/// `reserved` (`";" / "/" / "?" / ":" / "@" / "&" / "=" / "+" / "$" / ","`), the `%` of
+/// `escaped`, and `[` `]` of `IPv6reference` / `param-unreserved`. Everything else (LWS, CTL,
+/// `<`, `>`, `"`, `\`...) ends or invalidates a URI.
+static URI: [bool; 256] = table(true, b"-_.!~*'();/?:@&=+$,%[]");
+
+/// RFC 3261 §25.1 `hostname` characters (`alphanum / "-" / "."`), plus `_` which deployed
+/// software uses in host names (RFC 2181 §11 allows it in DNS labels).
+static HOST: [bool; 256] = table(true, b"-._");
+
+/// A generic-param value as we accept it (RFC 3261 §25.1 `gen-value = token / host /
+/// quoted-string`): token characters plus the `:`, `[` and `]` of IPv6 hosts (RFC 5118 §4.5).
+static PARAM_VALUE: [bool; 256] = table(true, b"-.!%*_+`'~:[]");
+
+/// RFC 3261 §25.1 `token` membership.
+#[inline]
+pub(crate) fn is_token(b: u8) -> bool {
+    TOKEN[b as usize]
+}
+
+/// Whether `b` may appear inside a URI (see [`URI`]).
+#[inline]
+pub(crate) fn is_uri(b: u8) -> bool {
+    URI[b as usize]
+}
+
+/// RFC 3261 §25.1 `hostname` character (with `_`).
+#[inline]
+pub(crate) fn is_host(b: u8) -> bool {
+    HOST[b as usize]
+}
+
+/// A character of an unquoted generic-param value (token or IPv6 host).
+#[inline]
+pub(crate) fn is_param_value(b: u8) -> bool {
+    PARAM_VALUE[b as usize]
+}
+
+/// RFC 3261 §25.1 `LWS = [*WSP CRLF] 1*WSP`: inside a header value (which only ever spans
+/// folded lines) CR and LF can only be part of a fold, so all four bytes count as LWS.
+#[inline]
+pub(crate) fn is_lws(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
+}
+
+/// Whether every byte of a non-empty slice is a `token` character.
+#[inline]
+pub(crate) fn all_token(s: &[u8]) -> bool {
+    !s.is_empty() && s.iter().all(|&b| is_token(b))
+}
+
+/// Index of the first non-LWS byte at or after `i` (or `s.len()`).
+#[inline]
+pub(crate) fn skip_lws(s: &[u8], mut i: usize) -> usize {
+    while let Some(&b) = s.get(i) {
+        if !is_lws(b) {
+            break;
+        }
+        i += 1;
+    }
+    i
+}
+
+/// `s` without leading and trailing LWS.
+#[inline]
+pub(crate) fn trim_lws(s: &[u8]) -> &[u8] {
+    let start = skip_lws(s, 0);
+    let mut end = s.len();
+    while end > start && s.get(end - 1).is_some_and(|&b| is_lws(b)) {
+        end -= 1;
+    }
+    s.get(start..end).unwrap_or_default()
+}
+
+/// `s` (a `str`) without leading and trailing LWS.
+#[inline]
+pub(crate) fn trim_lws_str(s: &str) -> &str {
+    s.trim_matches(|c: char| matches!(c, ' ' | '\t' | '\r' | '\n'))
+}
+
+/// Parses `1*DIGIT` as a `u64`, `None` on an empty string, a non-digit or overflow.
+#[inline]
+pub(crate) fn parse_u64(s: &[u8]) -> Option<u64> {
+    if s.is_empty() {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for &b in s {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+    }
+    Some(v)
+}
+
+/// Parses `1*DIGIT` as a `u16` port (RFC 3261 §25.1 `port = 1*DIGIT`), `None` if invalid.
+#[inline]
+pub(crate) fn parse_port(s: &[u8]) -> Option<u16> {
+    parse_u64(s).and_then(|v| u16::try_from(v).ok())
+}
+
+/// Length of an RFC 3261 §25.1 `quoted-string` starting at `s[0] == '"'`, including both
+/// quotes, or `None` when the closing quote is missing.
+///
+/// `quoted-pair = "\" (%x00-09 / %x0B-0C / %x0E-7F)`: a backslash escapes the next byte.
+pub(crate) fn quoted_len(s: &[u8]) -> Option<usize> {
+    let mut i = 1;
+    loop {
+        match *s.get(i)? {
+            b'"' => return Some(i + 1),
+            b'\\' => {
+                let next = *s.get(i + 1)?;
+                if next == b'\r' || next == b'\n' {
+                    return None;
+                }
+                i += 2;
+            }
+            _ => i += 1,
+        }
+    }
+}

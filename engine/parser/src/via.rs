@@ -1,0 +1,253 @@
+//! The Via header (RFC 3261 §20.42, §18.2.1; RFC 3581 `rport`; RFC 5118 §4.5).
+//!
+//! ```text
+//! Via               = ( "Via" / "v" ) HCOLON via-parm *(COMMA via-parm)
+//! via-parm          = sent-protocol LWS sent-by *( SEMI via-params )
+//! via-params        = via-ttl / via-maddr / via-received / via-branch / via-extension
+//! sent-protocol     = protocol-name SLASH protocol-version SLASH transport
+//! sent-by           = host [ COLON port ]
+//! ```
+//! `SLASH`, `COLON`, `SEMI`, `EQUAL` and `COMMA` all allow LWS around them (RFC 3261 §25.1),
+//! which RFC 4475 §3.1.1.1 exercises.
+
+use std::ops::Range;
+
+use crate::chars::{
+    is_host, is_lws, is_param_value, is_token, parse_port, parse_u64, quoted_len, skip_lws,
+};
+use crate::error::ParseError;
+use crate::proto::Proto;
+
+/// One Via value (a `via-parm`), borrowed from the message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Via<'b> {
+    /// The transport if it is one we know; `None` for another token (RFC 4475 §3.1.1.10).
+    pub proto: Option<Proto>,
+    /// The transport token as written (`UDP`, `TCP`, `UNKNOWN`...).
+    pub transport: &'b str,
+    /// The sent-by host; an IPv6 reference keeps its brackets (RFC 5118 §4.1).
+    pub host: &'b str,
+    /// The sent-by port, `None` if absent.
+    pub port: Option<u16>,
+    /// The `branch` parameter (RFC 3261 §8.1.1.7), `None` if absent.
+    pub branch: Option<&'b str>,
+    /// The `received` parameter (RFC 3261 §18.2.1), with or without IPv6 brackets (RFC 5118
+    /// §4.5).
+    pub received: Option<&'b str>,
+    /// The `rport` parameter (RFC 3581 §3): `Some(None)` for a bare `;rport`.
+    pub rport: Option<Option<u16>>,
+    /// The `maddr` parameter (RFC 3261 §18.2.1).
+    pub maddr: Option<&'b str>,
+    /// The `ttl` parameter (RFC 3261 §20.42, `ttl = 1*3DIGIT ; 0 to 255`).
+    pub ttl: Option<u8>,
+    /// All parameters as written, from the first `;` (empty if none). May contain LWS.
+    pub params: &'b str,
+    /// This value's bytes in the message buffer (or in the parsed string for [`parse_via`]),
+    /// from the protocol name to the last parameter, without the separating comma.
+    pub span: Range<usize>,
+    /// Index of the header line holding this value in [`crate::Message::headers`].
+    pub header_index: usize,
+}
+
+/// Parses exactly one Via value (`via-parm`), e.g. `SIP/2.0/UDP host:5060;branch=z9hG4bK1`.
+/// The span is relative to `s` and `header_index` is 0.
+pub fn parse_via(s: &str) -> Result<Via<'_>, ParseError> {
+    let start = skip_lws(s.as_bytes(), 0);
+    let (via, next) = via_parm(s, start, 0, 0)?;
+    if skip_lws(s.as_bytes(), next) != s.len() {
+        return Err(ParseError::BadVia);
+    }
+    Ok(via)
+}
+
+/// Parses a whole Via header value (`via-parm *(COMMA via-parm)`), calling `f` for each
+/// value. `base` is the offset of `s` in the message buffer, for [`Via::span`].
+pub(crate) fn parse_via_list<'b>(
+    s: &'b str,
+    base: usize,
+    header_index: usize,
+    mut f: impl FnMut(Via<'b>) -> Result<(), ParseError>,
+) -> Result<(), ParseError> {
+    let b = s.as_bytes();
+    let mut i = skip_lws(b, 0);
+    loop {
+        let (via, next) = via_parm(s, i, base, header_index)?;
+        f(via)?;
+        i = skip_lws(b, next);
+        match b.get(i) {
+            None => return Ok(()),
+            Some(b',') => i = skip_lws(b, i + 1),
+            Some(_) => return Err(ParseError::BadVia),
+        }
+    }
+}
+
+/// Index just past the token run starting at `i`.
+fn token_end(b: &[u8], i: usize) -> usize {
+    let mut j = i;
+    while b.get(j).is_some_and(|&c| is_token(c)) {
+        j += 1;
+    }
+    j
+}
+
+/// Expects `sep` after optional LWS, returns the index after it and the following LWS.
+fn expect_sep(b: &[u8], i: usize, sep: u8) -> Result<usize, ParseError> {
+    let i = skip_lws(b, i);
+    if b.get(i) != Some(&sep) {
+        return Err(ParseError::BadVia);
+    }
+    Ok(skip_lws(b, i + 1))
+}
+
+/// Parses one `via-parm` at `i` (no leading LWS). Returns it and the index after its last
+/// byte (before any trailing LWS or comma).
+fn via_parm(
+    s: &str,
+    i: usize,
+    base: usize,
+    header_index: usize,
+) -> Result<(Via<'_>, usize), ParseError> {
+    let b = s.as_bytes();
+    let sub = |r: Range<usize>| s.get(r).ok_or(ParseError::BadVia);
+    let start = i;
+    // sent-protocol
+    let name_end = token_end(b, i);
+    if name_end == i {
+        return Err(ParseError::BadVia);
+    }
+    let i = expect_sep(b, name_end, b'/')?;
+    let ver_end = token_end(b, i);
+    if ver_end == i {
+        return Err(ParseError::BadVia);
+    }
+    let i = expect_sep(b, ver_end, b'/')?;
+    let tr_end = token_end(b, i);
+    if tr_end == i {
+        return Err(ParseError::BadVia);
+    }
+    let transport = sub(i..tr_end)?;
+    // LWS sent-by
+    let i = skip_lws(b, tr_end);
+    if i == tr_end {
+        return Err(ParseError::BadVia);
+    }
+    let host_end = if b.get(i) == Some(&b'[') {
+        let close =
+            memchr::memchr(b']', b.get(i..).unwrap_or_default()).ok_or(ParseError::BadVia)?;
+        i + close + 1
+    } else {
+        let mut j = i;
+        while b.get(j).is_some_and(|&c| is_host(c)) {
+            j += 1;
+        }
+        j
+    };
+    if host_end == i {
+        return Err(ParseError::BadVia);
+    }
+    // Validates the host with the URI rules (IPv6 contents, characters).
+    let host = crate::uri::split_hostport(sub(i..host_end)?)
+        .map(|(h, _)| h)
+        .ok_or(ParseError::BadVia)?;
+    let mut end = host_end;
+    let mut port = None;
+    let j = skip_lws(b, end);
+    if b.get(j) == Some(&b':') {
+        let p = skip_lws(b, j + 1);
+        let mut q = p;
+        while b.get(q).is_some_and(u8::is_ascii_digit) {
+            q += 1;
+        }
+        port = Some(parse_port(b.get(p..q).unwrap_or_default()).ok_or(ParseError::BadVia)?);
+        end = q;
+    }
+    let mut via = Via {
+        proto: Proto::from_name(transport.as_bytes()),
+        transport,
+        host,
+        port,
+        branch: None,
+        received: None,
+        rport: None,
+        maddr: None,
+        ttl: None,
+        params: "",
+        span: 0..0,
+        header_index,
+    };
+    let mut params_start = None;
+    // *( SEMI via-params ), via-extension = generic-param = token [ EQUAL gen-value ]
+    loop {
+        let j = skip_lws(b, end);
+        if b.get(j) != Some(&b';') {
+            break;
+        }
+        params_start.get_or_insert(j);
+        let n = skip_lws(b, j + 1);
+        let n_end = token_end(b, n);
+        if n_end == n {
+            return Err(ParseError::BadVia);
+        }
+        let pname = sub(n..n_end)?;
+        end = n_end;
+        let mut value = None;
+        let e = skip_lws(b, n_end);
+        if b.get(e) == Some(&b'=') {
+            let v = skip_lws(b, e + 1);
+            let v_end = if b.get(v) == Some(&b'"') {
+                v + quoted_len(b.get(v..).unwrap_or_default())
+                    .ok_or(ParseError::UnterminatedQuote)?
+            } else {
+                let mut k = v;
+                while b.get(k).is_some_and(|&c| is_param_value(c)) {
+                    k += 1;
+                }
+                k
+            };
+            if v_end == v {
+                return Err(ParseError::BadVia);
+            }
+            value = Some(sub(v..v_end)?);
+            end = v_end;
+        }
+        apply_param(&mut via, pname, value)?;
+    }
+    if b.get(end)
+        .is_some_and(|&c| !is_lws(c) && c != b',' && c != b';')
+    {
+        return Err(ParseError::BadVia);
+    }
+    if let Some(ps) = params_start {
+        via.params = sub(ps..end)?;
+    }
+    via.span = base + start..base + end;
+    Ok((via, end))
+}
+
+/// Records the well-known Via parameters (RFC 3261 §20.42, RFC 3581 §3).
+fn apply_param<'b>(
+    via: &mut Via<'b>,
+    name: &'b str,
+    value: Option<&'b str>,
+) -> Result<(), ParseError> {
+    let is = |n: &str| name.eq_ignore_ascii_case(n);
+    if is("branch") {
+        via.branch = Some(value.ok_or(ParseError::BadVia)?);
+    } else if is("received") {
+        via.received = Some(value.ok_or(ParseError::BadVia)?);
+    } else if is("rport") {
+        via.rport = Some(match value {
+            None => None,
+            Some(v) => Some(parse_port(v.as_bytes()).ok_or(ParseError::BadVia)?),
+        });
+    } else if is("maddr") {
+        via.maddr = Some(value.ok_or(ParseError::BadVia)?);
+    } else if is("ttl") {
+        let v = value
+            .and_then(|v| parse_u64(v.as_bytes()))
+            .ok_or(ParseError::BadVia)?;
+        via.ttl = Some(u8::try_from(v).map_err(|_| ParseError::BadVia)?);
+    }
+    Ok(())
+}
