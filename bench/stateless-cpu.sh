@@ -29,7 +29,9 @@ for t in sipp kamailio python3; do
 done
 [ -x "$FERROSIP" ] || (cd "$ROOT" && cargo build --release -p ferrosip) || exit 1
 if [ ! -x "$NULLFWD" ]; then
-	cargo build --release --manifest-path "$ANCHOR/nullfwd/Cargo.toml" --target-dir "$ROOT/target/nullfwd" || exit 1
+	# build a copy: the anchor folder is read-only
+	rm -rf "$ROOT/target/nullfwd-src" && mkdir -p "$ROOT/target" && cp -r "$ANCHOR/nullfwd" "$ROOT/target/nullfwd-src"
+	cargo build --release --manifest-path "$ROOT/target/nullfwd-src/Cargo.toml" --target-dir "$ROOT/target/nullfwd" || exit 1
 fi
 
 free_port() { python3 -c 'import socket;s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
