@@ -1,0 +1,275 @@
+//! Tests of the steering hash and, where BPF can be loaded (root, clang at build time), of
+//! the program on real sockets. Set `FERROSIP_REQUIRE_BPF=1` to make a load failure a test
+//! failure instead of a skip.
+
+use super::*;
+use socket2::{Domain, Protocol, Socket, Type};
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+/// A deterministic stream of random-looking Call-IDs (splitmix64).
+fn call_ids(count: usize, seed: u64) -> Vec<String> {
+    let mut x = seed;
+    let mut next = move || {
+        x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = x;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    (0..count)
+        .map(|i| match i % 3 {
+            0 => format!("{:016x}{:08x}@192.0.2.{}", next(), i, i % 250),
+            1 => format!("a84b4c76e66710-{}", next() % 1_000_000_007),
+            _ => format!("{:x}-{i}", next()),
+        })
+        .collect()
+}
+
+fn assert_even(counts: &[usize], total: usize) {
+    let even = total as f64 / counts.len() as f64;
+    for (i, &c) in counts.iter().enumerate() {
+        let dev = (c as f64 - even).abs() / even;
+        assert!(
+            dev <= 0.10,
+            "worker {i}: {c} of {total} ({counts:?}), {dev:.3} off even"
+        );
+    }
+}
+
+#[test]
+fn fnv1a_known_answers() {
+    // Reference values of 32-bit FNV-1a.
+    assert_eq!(call_id_hash(b""), 0x811c_9dc5);
+    assert_eq!(call_id_hash(b"a"), 0xe40c_292c);
+    assert_eq!(call_id_hash(b"foobar"), 0xbf9c_f968);
+    assert_eq!(call_id_hash(b"a84b4c76e66710@pc33.atlanta.com"), {
+        let mut h: u32 = 2_166_136_261;
+        for &b in b"a84b4c76e66710@pc33.atlanta.com" {
+            h ^= u32::from(b);
+            h = h.wrapping_mul(16_777_619);
+        }
+        h
+    });
+}
+
+#[test]
+fn owner_is_multiply_shift_and_trims() {
+    let h = u64::from(call_id_hash(b"foobar"));
+    for n in 1..=8 {
+        assert_eq!(owner_of(b"foobar", n) as u64, (h * n as u64) >> 32);
+        assert_eq!(owner_of(b" \tfoobar\t ", n), owner_of(b"foobar", n));
+        assert!(owner_of(b"foobar", n) < n);
+    }
+    assert_eq!(owner_of(b"foobar", 0), 0);
+    assert_eq!(owner_of(b"x", 1), 0);
+}
+
+#[test]
+fn owner_spreads_evenly() {
+    let ids = call_ids(10_000, 7);
+    for n in [2usize, 3, 4, 8] {
+        let mut counts = vec![0usize; n];
+        for id in &ids {
+            counts[owner_of(id.as_bytes(), n)] += 1;
+        }
+        assert_even(&counts, ids.len());
+    }
+}
+
+#[test]
+fn object_parses() {
+    let Some(data) = OBJECT else {
+        eprintln!("skipped: steering program not built (no clang)");
+        return;
+    };
+    let obj = elf::parse(data, "sk_reuseport").expect("parse");
+    let names: Vec<&str> = obj.maps.iter().map(|m| m.name.as_str()).collect();
+    for want in ["socks", "cfg", "scratch"] {
+        assert!(names.contains(&want), "{names:?}");
+    }
+    assert_eq!(obj.license, b"GPL");
+    assert!(!obj.relocs.is_empty());
+    assert!(elf::parse(&data[..64], "sk_reuseport").is_err());
+    assert!(elf::parse(data, "nope").is_err());
+}
+
+#[test]
+fn bad_worker_counts_are_errors() {
+    assert!(matches!(Steering::load(0), Err(SteerError::Workers(0))));
+    assert!(matches!(
+        Steering::load(MAX_WORKERS + 1),
+        Err(SteerError::Workers(_))
+    ));
+}
+
+/// Bound reuseport group of `n` sockets with steering attached, or why not.
+struct Group {
+    socks: Vec<UdpSocket>,
+    addr: SocketAddr,
+    steering: Steering,
+}
+
+fn reuseport_socket(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
+    s.set_reuse_port(true)?;
+    s.bind(&addr.into())?;
+    s.set_nonblocking(true)?;
+    Ok(s.into())
+}
+
+fn group(n: usize) -> Option<Group> {
+    let require = std::env::var_os("FERROSIP_REQUIRE_BPF").is_some_and(|v| v != "0");
+    let first = reuseport_socket("127.0.0.1:0".parse().ok()?).expect("bind");
+    let addr = first.local_addr().expect("local addr");
+    let mut socks = vec![first];
+    for _ in 1..n {
+        socks.push(reuseport_socket(addr).expect("bind to the same port"));
+    }
+    let steering = match Steering::load(n) {
+        Ok(s) => s,
+        Err(e) => {
+            assert!(!require, "steering required but not loadable: {e}");
+            eprintln!("skipped: cannot load the steering program: {e}");
+            return None;
+        }
+    };
+    steering.attach(socks[0].as_fd()).expect("attach");
+    for (i, s) in socks.iter().enumerate() {
+        steering
+            .set_worker_socket(i, s.as_fd())
+            .expect("set worker socket");
+    }
+    Some(Group {
+        socks,
+        addr,
+        steering,
+    })
+}
+
+/// A SIP-like request whose Call-ID header takes one of several shapes and positions.
+fn message(call_id: &str, i: usize) -> String {
+    let name = match i % 6 {
+        0 => "Call-ID: ".to_string(),
+        1 => "i: ".to_string(),
+        2 => "call-id:".to_string(),
+        3 => "CALL-ID :\t".to_string(),
+        4 => "I\t: ".to_string(),
+        _ => "cAlL-iD  :  ".to_string(),
+    };
+    let trailing = if i % 4 == 1 { " \t" } else { "" };
+    let call = format!("{name}{call_id}{trailing}\r\n");
+    let mut headers = vec![
+        format!("Via: SIP/2.0/UDP 192.0.2.4:5060;branch=z9hG4bK{i}\r\n"),
+        "Max-Forwards: 70\r\n".to_string(),
+        "To: Bob <sip:bob@biloxi.example.com>\r\n".to_string(),
+        format!("From: Alice <sip:alice@atlanta.example.com>;tag={i}\r\n"),
+        "CSeq: 314159 INVITE\r\n".to_string(),
+        // Decoys: names that start like Call-ID, and a Call-ID text inside a value.
+        "Call-Info: <http://wwww.example.com/alice/photo.jpg> ;purpose=icon\r\n".to_string(),
+        "In-Reply-To: 70710@saturn.bell-tel.com\r\n".to_string(),
+        "Subject: about the Call-ID: decoy\r\n".to_string(),
+        "Contact: <sip:alice@pc33.atlanta.example.com>\r\n".to_string(),
+    ];
+    let at = i % (headers.len() + 1);
+    headers.insert(at, call);
+    let body = "v=0\r\no=- 0 0 IN IP4 192.0.2.4\r\ns=-\r\ni: not-this\r\n";
+    format!(
+        "INVITE sip:bob@biloxi.example.com SIP/2.0\r\n{}Content-Length: {}\r\n\r\n{body}",
+        headers.concat(),
+        body.len()
+    )
+}
+
+/// Reads everything pending on every socket until `want` datagrams arrived or time is up;
+/// returns (socket index, payload) pairs.
+fn drain(socks: &[UdpSocket], want: usize) -> Vec<(usize, Vec<u8>)> {
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while got.len() < want && Instant::now() < deadline {
+        let mut any = false;
+        for (i, s) in socks.iter().enumerate() {
+            while let Ok(len) = s.recv(&mut buf) {
+                got.push((i, buf[..len].to_vec()));
+                any = true;
+            }
+        }
+        if !any {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    got
+}
+
+fn steer_datagrams(n: usize) {
+    let Some(g) = group(n) else { return };
+    let client = UdpSocket::bind("127.0.0.1:0").expect("client");
+    let ids = call_ids(2_000, 1000 + n as u64);
+    let mut counts = vec![0usize; n];
+    for (batch_no, batch) in ids.chunks(50).enumerate() {
+        for (j, id) in batch.iter().enumerate() {
+            let msg = message(id, batch_no * 50 + j);
+            client.send_to(msg.as_bytes(), g.addr).expect("send");
+        }
+        let got = drain(&g.socks, batch.len());
+        assert_eq!(got.len(), batch.len(), "datagrams lost");
+        for (sock, payload) in got {
+            let text = String::from_utf8(payload).expect("utf8");
+            let id = batch
+                .iter()
+                .find(|id| {
+                    text.contains(&format!("{id}\r\n")) || text.contains(&format!("{id} \t\r\n"))
+                })
+                .expect("known call id");
+            let owner = owner_of(id.as_bytes(), n);
+            assert_eq!(
+                sock, owner,
+                "Call-ID {id:?} landed on {sock}, owner is {owner}:\n{text}"
+            );
+            counts[sock] += 1;
+        }
+    }
+    eprintln!("N={n}: split {counts:?}");
+    assert_even(&counts, ids.len());
+
+    // Without a Call-ID (a keep-alive, a header beyond the blank line) a datagram still
+    // arrives somewhere.
+    for msg in [
+        "\r\n\r\n".to_string(),
+        "OPTIONS sip:x SIP/2.0\r\nVia: SIP/2.0/UDP h\r\n\r\nCall-ID: in-body\r\n".to_string(),
+        "x".to_string(),
+    ] {
+        client.send_to(msg.as_bytes(), g.addr).expect("send");
+        let got = drain(&g.socks, 1);
+        assert_eq!(got.len(), 1, "datagram without Call-ID lost");
+        assert_eq!(got[0].1, msg.as_bytes());
+    }
+    let stats = g.steering.run_stats().expect("stats");
+    eprintln!(
+        "N={n}: verifier processed {} instructions",
+        stats.verified_insns
+    );
+    assert!(stats.verified_insns > 0);
+}
+
+#[test]
+fn steers_two_workers() {
+    steer_datagrams(2);
+}
+
+#[test]
+fn steers_four_workers() {
+    steer_datagrams(4);
+}
+
+#[test]
+fn header_beyond_window_falls_back() {
+    let Some(g) = group(2) else { return };
+    let client = UdpSocket::bind("127.0.0.1:0").expect("client");
+    let pad = "X".repeat(WINDOW);
+    let msg = format!("INVITE sip:x SIP/2.0\r\nX-Pad: {pad}\r\nCall-ID: late\r\n\r\n");
+    client.send_to(msg.as_bytes(), g.addr).expect("send");
+    let got = drain(&g.socks, 1);
+    assert_eq!(got.len(), 1);
+}
