@@ -45,12 +45,12 @@ pub enum StartLine<'b> {
 /// typed headers routing needs, stored in a per-message arena.
 ///
 /// Build it with [`crate::parse`]; the buffer and the arena both live for `'b`.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Message<'b> {
     buf: &'b [u8],
     start: StartLine<'b>,
-    headers: BVec<'b, Header<'b>>,
-    vias: BVec<'b, Via<'b>>,
+    headers: &'b [Header<'b>],
+    vias: &'b [Via<'b>],
     call_id: Option<&'b str>,
     cseq: Option<CSeq<'b>>,
     from: Option<NameAddr<'b>>,
@@ -129,7 +129,7 @@ impl<'b> Message<'b> {
     /// All header lines in order, one entry per line (a line may hold several
     /// comma-separated values).
     pub fn headers(&self) -> &[Header<'b>] {
-        &self.headers
+        self.headers
     }
 
     /// The first header line with this name.
@@ -156,7 +156,7 @@ impl<'b> Message<'b> {
 
     /// All Via values in order, across lines and commas (RFC 3261 §20.42).
     pub fn vias(&self) -> &[Via<'b>] {
-        &self.vias
+        self.vias
     }
 
     /// The topmost Via (RFC 3261 §16.7 step 3, §18.2.1).
@@ -296,8 +296,8 @@ pub fn parse<'b>(buf: &'b [u8], arena: &'b Bump) -> Result<Message<'b>, ParseErr
     Ok(Message {
         buf,
         start,
-        headers: p.headers,
-        vias: p.vias,
+        headers: p.headers.into_bump_slice(),
+        vias: p.vias.into_bump_slice(),
         call_id: Some(call_id),
         cseq: Some(cseq),
         from: Some(from),
