@@ -1,0 +1,10 @@
+//! Fuzz `parse_uri`: no input may panic.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(s) = std::str::from_utf8(data) {
+        let _ = ferrosip_parser::parse_uri(s);
+    }
+});
