@@ -34,9 +34,18 @@
 #define FNV_BASIS 2166136261ull
 #define FNV_PRIME 16777619ull
 
-/* "\ncall-id" with the newest byte lowest, and "\ni": the header names before the colon. */
-#define NAME_LONG 0x0a63616c6c2d6964ull
-#define NAME_SHORT 0x0a69ull
+/* "call-id" as a little-endian load of 7 bytes; 'i'. */
+#define NAME_LONG 0x0064692d6c6c6163ull
+#define NAME_SHORT 0x69ull
+
+#define ONES 0x0101010101010101ull
+#define LOW7 0x7f7f7f7f7f7f7f7full
+#define BIT6 0x4040404040404040ull
+
+/* Bounds of the scans, all large enough for any sane message (else: no selection). */
+#define MAX_STEPS 1024 /* line-scan steps: one per newline or per 8 bytes without one */
+#define MAX_GAP 64     /* SP/HTAB around the colon */
+#define MAX_TRIM 64    /* trailing SP/HTAB of the value */
 
 /* Map definitions read by ferrosip's loader (not libbpf's BTF-defined maps). */
 struct ferrosip_map_def {
@@ -48,8 +57,9 @@ struct ferrosip_map_def {
 };
 
 struct scratch {
-	__u64 pos; /* index just after the Call-ID colon, 0 when none was found */
-	__u8 buf[WINDOW];
+	__u64 pos;   /* hand-over between the scans (see the top comment) */
+	__u64 end;   /* end of the Call-ID value */
+	__u8 buf[WINDOW + 8]; /* + 8: room for an 8-byte load at any index below WINDOW */
 };
 
 /* Worker sockets, slot i = worker i. */
@@ -113,6 +123,32 @@ static __always_inline __u64 is_ws(__u64 c)
 	return is_zero(c ^ ' ') | is_zero(c ^ '\t');
 }
 
+/* 0x80 in each byte of v that is zero, 0 elsewhere (exact, no false positives). */
+static __always_inline __u64 zero_bytes(__u64 v)
+{
+	__u64 t = (v & LOW7) + LOW7;
+	return ~(t | v | LOW7);
+}
+
+/* 1 when c (a byte value) is ':', SP or HTAB. */
+static __always_inline __u64 is_delim(__u64 c)
+{
+	return is_zero(c ^ ':') | is_ws(c);
+}
+
+/* An 8-byte little-endian load at any index below WINDOW. */
+static __always_inline __u64 load8(struct scratch *s, __u64 at)
+{
+	return *(__u64 *)(s->buf + (at & (WINDOW - 1)));
+}
+
+/* Index in 0..7 of the lowest flagged byte of a zero_bytes() result m != 0. */
+static __always_inline __u64 first_flag(__u64 m)
+{
+	__u64 low = m & (0 - m);
+	return opaque((low >> 7) * 0x0001020304050607ull) >> 56;
+}
+
 SEC("sk_reuseport")
 int ferrosip_steer(struct sk_reuseport_md *ctx)
 {
@@ -124,7 +160,7 @@ int ferrosip_steer(struct sk_reuseport_md *ctx)
 		return SK_PASS;
 	/*
 	 * n = min(len - 8, WINDOW) without a branch: a branch would leave the verifier one path
-	 * with n == WINDOW and one with n unknown, and it would walk both scans twice.
+	 * with n == WINDOW and one with n unknown, and it would walk the scans twice.
 	 */
 	n = len - UDP_HDR_LEN;
 	n = opaque(sel(is_below(WINDOW, n), WINDOW, n));
@@ -145,55 +181,110 @@ int ferrosip_steer(struct sk_reuseport_md *ctx)
 		return SK_PASS;
 
 	/*
-	 * Scan 1: w holds the last 8 bytes, letters lowered, SP/HTAB dropped; a run of SP/HTAB
-	 * followed by anything but a colon leaves one SP in w, so "Call-ID :" matches while
-	 * "Call ID:" or a folded " i:" does not. At a colon, w == "\ncall-id" or ends in "\ni"
-	 * marks the Call-ID header. A blank line ends the headers: stop there.
+	 * Scan 1, line by line: p is the scan position, ls whether p starts a line. The common
+	 * step is cheap: p moves past the first LF among the 8 bytes at p, or by 8 when there is
+	 * none. Only at a line start whose first byte could begin "call-id", "i" or a blank line
+	 * are the 8 bytes checked in full: "call-id" or "i" (any case) followed by ':', SP or
+	 * HTAB is the Call-ID header; CRLF or LF ends the headers. Bytes past n are stale, but a
+	 * match there leaves the value past n, which scan 2 rejects.
 	 */
 	*(volatile __u64 *)&s->pos = 0;
-	__u64 w = 0, prev_ws = 0;
-	for (__u64 i = 0; i < WINDOW; i++) {
-		__u64 c = s->buf[i];
-		__u64 ws = is_ws(c);
-		__u64 colon = is_zero(c ^ ':');
-		__u64 hit = colon & (is_zero(w ^ NAME_LONG) | is_zero((w & 0xffff) ^ NAME_SHORT));
-		__u64 eoh = is_zero(c ^ '\n') &
-			    (is_zero((w & 0xffff) ^ 0x0a0d) | is_zero((w & 0xff) ^ 0x0a));
-		__u64 past = is_below(n, i + 1);
-		if (hit | eoh | past) {
-			*(volatile __u64 *)&s->pos = (i + 1) * (hit & (past ^ 1));
+	__u64 p = 0, ls = 0;
+	for (__u64 step = 0; step < MAX_STEPS; step++) {
+		if (p >= n)
 			break;
+		__u64 y = load8(s, p);
+		if (ls) {
+			/* lower-cased first byte: 'c', 'i', or CR/LF seen as '-'/'*' */
+			__u64 b0 = (y & 0xff) | 0x20;
+			__u64 maybe = is_zero(b0 ^ 'c') | is_zero(b0 ^ 'i') | is_zero(b0 ^ ('\r' | 0x20)) |
+				      is_zero(b0 ^ ('\n' | 0x20));
+			if (maybe) {
+				__u64 lc = y | ((y & BIT6) >> 1);
+				__u64 is_long = is_zero((lc & 0x00ffffffffffffffull) ^ NAME_LONG) &
+						is_delim(y >> 56);
+				__u64 is_short =
+					is_zero((lc & 0xff) ^ NAME_SHORT) & is_delim((y >> 8) & 0xff);
+				__u64 hit = is_long | is_short;
+				__u64 blank =
+					is_zero((y & 0xff) ^ '\n') | is_zero((y & 0xffff) ^ 0x0a0d);
+				if (hit | blank) {
+					/* pos = index after the name, or 0: not found. */
+					*(volatile __u64 *)&s->pos = (p + 1 + 6 * is_long) * hit;
+					break;
+				}
+			}
 		}
-		__u64 ins = prev_ws & (colon ^ 1) & (ws ^ 1);
-		w = (w << (ins << 3)) | (ins << 5);
-		__u64 lc = c | ((c & 0x40) >> 1);
-		w = sel(ws, w, (w << 8) | lc);
-		prev_ws = ws;
+		__u64 nl = zero_bytes(y ^ (ONES * '\n'));
+		ls = is_zero(nl) ^ 1;
+		p += sel(ls, first_flag(nl) + 1, 8);
 	}
 
 	__u64 pos = *(volatile __u64 *)&s->pos;
 	if (pos == 0 || pos >= n)
 		return SK_PASS;
 
-	/*
-	 * Scan 2: the value. run is the hash over everything from the first non-blank byte,
-	 * h the hash as of the last non-blank byte (trailing SP/HTAB trimmed).
-	 */
-	__u64 run = FNV_BASIS, h = FNV_BASIS, started = 0;
-	for (__u64 k = 0; k < WINDOW; k++) {
+	/* Scan 2a: SP/HTAB, one colon, SP/HTAB. Anything else before the colon: no Call-ID. */
+	*(volatile __u64 *)&s->pos = 0;
+	__u64 colon = 0;
+	for (__u64 k = 0; k < MAX_GAP; k++) {
 		__u64 j = pos + k;
 		__u64 c = s->buf[j & (WINDOW - 1)];
-		__u64 stop = is_below(n, j + 1) | is_zero(c ^ '\r') | is_zero(c ^ '\n');
-		if (stop)
+		__u64 is_colon = is_zero(c ^ ':');
+		__u64 skip = is_ws(c) | (is_colon & (colon ^ 1));
+		__u64 past = is_below(n, j + 1);
+		if (past | (skip ^ 1)) {
+			/* value start, or 0 when the colon is missing or the value is empty */
+			*(volatile __u64 *)&s->pos = j * (colon & (past ^ 1));
 			break;
-		__u64 blank = is_ws(c);
-		started |= blank ^ 1;
-		__u64 next = ((run ^ c) * FNV_PRIME) & 0xffffffffull;
-		run = sel(started, next, run);
-		h = sel(started & (blank ^ 1), run, h);
+		}
+		colon |= is_colon;
 	}
-	if (!started)
+	__u64 start = *(volatile __u64 *)&s->pos;
+	if (start == 0 || start >= n)
 		return SK_PASS;
+
+	/* Scan 2b: the end of the line, 8 bytes at a time. */
+	*(volatile __u64 *)&s->end = 0;
+	for (__u64 k = 0; k < WINDOW / 8 + 1; k++) {
+		__u64 at = start + 8 * k;
+		__u64 y = load8(s, at);
+		__u64 eol = zero_bytes(y ^ (ONES * '\n')) | zero_bytes(y ^ (ONES * '\r'));
+		__u64 found = is_zero(eol) ^ 1;
+		__u64 past = is_below(n, at + 8);
+		if (found | past) {
+			__u64 e = at + first_flag(eol) + 8 * (found ^ 1);
+			/* min(e, n) */
+			*(volatile __u64 *)&s->end = sel(is_below(n, e), n, e);
+			break;
+		}
+	}
+	__u64 end = *(volatile __u64 *)&s->end;
+	if (end <= start || end > n)
+		return SK_PASS;
+
+	/* Scan 2c: trim trailing SP/HTAB (the value has a non-blank first byte). */
+	*(volatile __u64 *)&s->end = 0;
+	for (__u64 k = 0; k < MAX_TRIM; k++) {
+		__u64 e = end - k;
+		__u64 c = s->buf[(e - 1) & (WINDOW - 1)];
+		if ((is_ws(c) ^ 1) | is_zero(e - start)) {
+			*(volatile __u64 *)&s->end = e;
+			break;
+		}
+	}
+	end = *(volatile __u64 *)&s->end;
+	if (end <= start || end > n)
+		return SK_PASS;
+
+	/* Scan 2d: FNV-1a over [start, end). */
+	__u64 h = FNV_BASIS;
+	for (__u64 k = 0; k < WINDOW; k++) {
+		__u64 j = start + k;
+		if (j >= end)
+			break;
+		h = ((h ^ s->buf[j & (WINDOW - 1)]) * FNV_PRIME) & 0xffffffffull;
+	}
 
 	__u32 key = (__u32)((h * nworkers) >> 32);
 	if (bpf_sk_select_reuseport(ctx, &socks, &key, 0) < 0)

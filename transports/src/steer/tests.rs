@@ -273,3 +273,93 @@ fn header_beyond_window_falls_back() {
     let got = drain(&g.socks, 1);
     assert_eq!(got.len(), 1);
 }
+
+/// A realistic INVITE as relayed by a proxy: two Vias and a Record-Route before the Call-ID.
+fn realistic_invite(call_id: &str, i: usize) -> String {
+    let body = "v=0\r\no=alice 2890844526 2890844526 IN IP4 192.0.2.101\r\ns=-\r\n\
+                c=IN IP4 192.0.2.101\r\nt=0 0\r\nm=audio 49172 RTP/AVP 0 8 101\r\n\
+                a=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n\
+                a=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n";
+    format!(
+        "INVITE sip:bob@biloxi.example.com SIP/2.0\r\n\
+         Via: SIP/2.0/UDP proxy.atlanta.example.com:5060;branch=z9hG4bK74b43.{i}\r\n\
+         Via: SIP/2.0/UDP 192.0.2.101:5060;rport=5060;branch=z9hG4bKnashds8.{i}\r\n\
+         Record-Route: <sip:proxy.atlanta.example.com;lr>\r\n\
+         Max-Forwards: 69\r\n\
+         From: Alice <sip:alice@atlanta.example.com>;tag=9fxced76sl.{i}\r\n\
+         To: Bob <sip:bob@biloxi.example.com>\r\n\
+         Call-ID: {call_id}\r\n\
+         CSeq: 314159 INVITE\r\n\
+         Contact: <sip:alice@192.0.2.101:5060>\r\n\
+         Content-Type: application/sdp\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// Per-datagram cost of the program in the kernel (`bpf_stats`), printed, with steering
+/// still exact. Not a benchmark: one small burst from one socket.
+#[test]
+fn reports_run_cost() {
+    let Some(g) = group(2) else { return };
+    let stats_on = match enable_run_stats() {
+        Ok(fd) => fd,
+        Err(e) => {
+            eprintln!("skipped the cost report: {e}");
+            return;
+        }
+    };
+    let client = UdpSocket::bind("127.0.0.1:0").expect("client");
+    let ids = call_ids(2_000, 99);
+    let before = g.steering.run_stats().expect("stats");
+    let mut at = 0;
+    for batch in ids.chunks(100) {
+        let msgs: Vec<String> = batch
+            .iter()
+            .enumerate()
+            .map(|(j, id)| realistic_invite(id, at + j))
+            .collect();
+        at += batch.len();
+        for m in &msgs {
+            client.send_to(m.as_bytes(), g.addr).expect("send");
+        }
+        let got = drain(&g.socks, batch.len());
+        assert_eq!(got.len(), batch.len());
+        for (sock, payload) in got {
+            let text = String::from_utf8(payload).expect("utf8");
+            let id = batch
+                .iter()
+                .find(|id| text.contains(&format!("Call-ID: {id}\r\n")))
+                .expect("known call id");
+            assert_eq!(sock, owner_of(id.as_bytes(), 2));
+        }
+    }
+    let after = g.steering.run_stats().expect("stats");
+    // Baseline: keep-alives, where the program returns after copying 4 bytes.
+    for batch in 0..20 {
+        for _ in 0..100 {
+            client.send_to(b"\r\n\r\n", g.addr).expect("send");
+        }
+        assert_eq!(
+            drain(&g.socks, 100).len(),
+            100,
+            "keep-alives lost in batch {batch}"
+        );
+    }
+    let base = g.steering.run_stats().expect("stats");
+    drop(stats_on);
+    let base_runs = base.run_cnt - after.run_cnt;
+    if let Some(ns) = (base.run_time_ns - after.run_time_ns).checked_div(base_runs) {
+        eprintln!("program cost for a keep-alive: {ns} ns");
+    }
+    let runs = after.run_cnt - before.run_cnt;
+    let sample = realistic_invite(&ids[0], 0);
+    let call_id_at = sample.find("Call-ID").unwrap_or(0);
+    if let Some(ns) = (after.run_time_ns - before.run_time_ns).checked_div(runs) {
+        eprintln!(
+            "program cost for an INVITE: {runs} runs, {ns} ns per datagram \
+             (Call-ID at byte {call_id_at} of {})",
+            sample.len()
+        );
+    }
+}
