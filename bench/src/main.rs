@@ -1,0 +1,2 @@
+//! ferrosip-bench
+fn main() {}
