@@ -10,18 +10,26 @@
  * cfg[0]. Must stay identical to `call_id_hash`/`owner_of` in transports/src/steer.rs.
  *
  * Without a Call-ID (keep-alives, garbage, header beyond the window or after the end of the
- * headers), with N == 0, or when the selection fails (empty slot), it returns SK_PASS
- * without selecting and the kernel falls back to its 4-tuple hash.
+ * headers, empty value, absurd spacing beyond the scan bounds), with N == 0, or when the
+ * selection fails (empty slot), it returns SK_PASS without selecting and the kernel falls
+ * back to its 4-tuple hash; the receiving worker then hands the message to its owner.
+ *
+ * Cost: the payload's first WINDOW bytes are copied into a per-CPU scratch map value
+ * (bpf_skb_load_bytes works on non-linear skbs too); the headers are then walked line by
+ * line with 8-byte loads (SWAR newline search, 16 bytes per step within a line); only lines
+ * starting with c/C/i/I/CR/LF get the full name check; the value is hashed byte by byte.
  *
  * Written for the verifier, loaded by a tiny loader with no BTF:
  *  - no BPF-to-BPF calls: every helper is static __always_inline;
  *  - maps are plain `struct ferrosip_map_def` records in section "maps";
- *  - both scans are byte-at-a-time bounded loops whose bodies have no data-dependent
- *    branch except the one that leaves the loop (the tests are computed arithmetically,
- *    hidden from clang's pattern matching by an empty asm), so the verifier walks each
- *    iteration once and its stack of pending branches stays small;
- *  - the position found by the first scan goes through the per-CPU scratch map (volatile),
- *    so all exits of the first loop reach the second with the same verifier state.
+ *  - loops are bounded; tests are computed arithmetically (hidden from clang's pattern
+ *    matching by an empty asm, so that they do not become branches) and selections multiply
+ *    by a 0/1 bit (masking with -bit makes the verifier fork), so each iteration has few
+ *    branches, the verifier walks it about once, and its stack of pending branches stays
+ *    well below its 8192 limit;
+ *  - each scan hands its result to the next through the per-CPU scratch map (volatile), so
+ *    all exits of one loop reach the next with the same verifier state and are pruned;
+ *  - 64-bit lengths and indices, masked with WINDOW - 1 at every access.
  */
 #include <linux/types.h>
 #include <linux/bpf.h>
@@ -43,7 +51,7 @@
 #define BIT6 0x4040404040404040ull
 
 /* Bounds of the scans, all large enough for any sane message (else: no selection). */
-#define MAX_STEPS 1024 /* line-scan steps: one per newline or per 8 bytes without one */
+#define MAX_STEPS 1024 /* line-scan steps: one per newline or per 16 bytes without one */
 #define MAX_GAP 64     /* SP/HTAB around the colon */
 #define MAX_TRIM 64    /* trailing SP/HTAB of the value */
 
@@ -215,9 +223,13 @@ int ferrosip_steer(struct sk_reuseport_md *ctx)
 				}
 			}
 		}
+		/* Advance past the first LF in the next 16 bytes, or by 16. */
 		__u64 nl = zero_bytes(y ^ (ONES * '\n'));
-		ls = is_zero(nl) ^ 1;
-		p += sel(ls, first_flag(nl) + 1, 8);
+		__u64 nl2 = zero_bytes(load8(s, p + 8) ^ (ONES * '\n'));
+		__u64 in1 = is_zero(nl) ^ 1;
+		ls = in1 | (is_zero(nl2) ^ 1);
+		__u64 adv2 = sel(ls, 9 + first_flag(nl2), 16);
+		p += sel(in1, first_flag(nl) + 1, adv2);
 	}
 
 	__u64 pos = *(volatile __u64 *)&s->pos;

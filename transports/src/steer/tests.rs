@@ -149,13 +149,15 @@ fn group(n: usize) -> Option<Group> {
 
 /// A SIP-like request whose Call-ID header takes one of several shapes and positions.
 fn message(call_id: &str, i: usize) -> String {
-    let name = match i % 6 {
-        0 => "Call-ID: ".to_string(),
-        1 => "i: ".to_string(),
-        2 => "call-id:".to_string(),
-        3 => "CALL-ID :\t".to_string(),
-        4 => "I\t: ".to_string(),
-        _ => "cAlL-iD  :  ".to_string(),
+    let name = match i % 8 {
+        0 => "Call-ID: ",
+        1 => "i: ",
+        2 => "call-id:",
+        3 => "CALL-ID :\t",
+        4 => "I\t: ",
+        5 => "cAlL-iD  :  ",
+        6 => "i:",
+        _ => "Call-Id:\t",
     };
     let trailing = if i % 4 == 1 { " \t" } else { "" };
     let call = format!("{name}{call_id}{trailing}\r\n");
@@ -170,15 +172,33 @@ fn message(call_id: &str, i: usize) -> String {
         "In-Reply-To: 70710@saturn.bell-tel.com\r\n".to_string(),
         "Subject: about the Call-ID: decoy\r\n".to_string(),
         "Contact: <sip:alice@pc33.atlanta.example.com>\r\n".to_string(),
+        "c: text/plain\r\n".to_string(),
     ];
+    if i % 9 == 8 {
+        // Push the Call-ID deep into the window.
+        headers.insert(0, format!("X-Pad: {}\r\n", "p".repeat(1200)));
+    }
     let at = i % (headers.len() + 1);
     headers.insert(at, call);
     let body = "v=0\r\no=- 0 0 IN IP4 192.0.2.4\r\ns=-\r\ni: not-this\r\n";
-    format!(
+    let msg = format!(
         "INVITE sip:bob@biloxi.example.com SIP/2.0\r\n{}Content-Length: {}\r\n\r\n{body}",
         headers.concat(),
         body.len()
-    )
+    );
+    if i % 5 == 2 {
+        // Bare LF line ends (RFC 3261 §7: tolerated).
+        msg.replace("\r\n", "\n")
+    } else {
+        msg
+    }
+}
+
+/// Whether `text` carries `id` as a whole Call-ID value.
+fn carries(text: &str, id: &str) -> bool {
+    [" ", "\t", "\r", "\n"]
+        .iter()
+        .any(|t| text.contains(&format!("{id}{t}")))
 }
 
 /// Reads everything pending on every socket until `want` datagrams arrived or time is up;
@@ -218,9 +238,7 @@ fn steer_datagrams(n: usize) {
             let text = String::from_utf8(payload).expect("utf8");
             let id = batch
                 .iter()
-                .find(|id| {
-                    text.contains(&format!("{id}\r\n")) || text.contains(&format!("{id} \t\r\n"))
-                })
+                .find(|id| carries(&text, id))
                 .expect("known call id");
             let owner = owner_of(id.as_bytes(), n);
             assert_eq!(
@@ -245,6 +263,25 @@ fn steer_datagrams(n: usize) {
         assert_eq!(got.len(), 1, "datagram without Call-ID lost");
         assert_eq!(got[0].1, msg.as_bytes());
     }
+    // Not steered: a Call-ID only after the blank line, an empty value, a name that only
+    // starts like Call-ID. The kernel's 4-tuple hash then puts every one of them, all from one
+    // client socket, on the same socket.
+    let mut seen = Vec::new();
+    for (j, id) in call_ids(60, 5).iter().enumerate() {
+        let msg = match j % 3 {
+            0 => format!("OPTIONS sip:x SIP/2.0\r\nVia: SIP/2.0/UDP h\r\n\r\nCall-ID: {id}\r\n"),
+            1 => format!("OPTIONS sip:x SIP/2.0\r\nCall-ID: \t\r\nX-Id: {id}\r\n\r\n"),
+            _ => format!("OPTIONS sip:x SIP/2.0\r\nCall-IDs: {id}\r\nix: {id}\r\n\r\n"),
+        };
+        client.send_to(msg.as_bytes(), g.addr).expect("send");
+        let got = drain(&g.socks, 1);
+        assert_eq!(got.len(), 1, "datagram without Call-ID lost");
+        seen.push(got[0].0);
+    }
+    assert!(
+        seen.iter().all(|&s| s == seen[0]),
+        "messages without a Call-ID header were steered: {seen:?}"
+    );
     let stats = g.steering.run_stats().expect("stats");
     eprintln!(
         "N={n}: verifier processed {} instructions",
