@@ -1,0 +1,1048 @@
+//! The per-message context the interpreter acts on ([`MsgCtx`], the [`Host`] implementation):
+//! pseudo-variables, keywords, `myself`, and the built-in functions (core forward, sl, maxfwd,
+//! textops, flags, xlog; sanity lives in `sanity.rs`).
+
+use std::borrow::Cow;
+use std::net::{IpAddr, SocketAddr};
+use std::ops::Range;
+
+use bumpalo::Bump;
+use ferrosip_parser::{Edits, HeaderName, Message, Method, Proto, Scheme, Uri};
+
+use super::hash::hash_parts;
+use super::reply::{reply_destination, write_reply, ReplySpec, ViaFix};
+use super::resolve::Resolver;
+use super::stats::Stats;
+use super::text::{
+    parse_ip, push_hex, push_ip, push_u64, same_header, same_host, split_host_port, ViaScan,
+};
+use crate::api::{Inbound, LocalSocket, Transmit};
+use crate::names::{Builtin, Host, Keyword, Pv, Value};
+
+/// The RFC 3261 §8.1.1.7 magic cookie that starts every RFC 3261 branch.
+pub(crate) const MAGIC_COOKIE: &str = "z9hG4bK";
+/// Max-Forwards a proxy puts into a request that has none (RFC 3261 §16.6 step 3).
+pub(crate) const DEFAULT_MAX_FORWARDS: u32 = 70;
+/// Longest text accepted for a header added by the script (`append_hf`), a rewritten URI or
+/// a reply reason: the output must still fit a datagram.
+pub(crate) const MAX_SCRIPT_TEXT: usize = 4096;
+
+/// Router-wide facts the message side needs, derived once from the config and the worker.
+#[derive(Clone, Debug)]
+pub(crate) struct Shared {
+    /// Every listen socket (`WorkerEnv::sockets`).
+    pub sockets: Vec<LocalSocket>,
+    /// `alias=` entries: host and optional port.
+    pub aliases: Vec<(String, Option<u16>)>,
+    /// The `Server:` header line for local replies (no CRLF), empty for none.
+    pub server: Vec<u8>,
+    /// Per-process prefix of the local To-tags of sl replies (hex).
+    pub tag_prefix: [u8; 16],
+    /// maxfwd `max_limit`.
+    pub maxfwd_limit: u32,
+    /// sanity module parameters.
+    pub sanity: super::sanity::SanityParams,
+}
+
+impl Shared {
+    /// Whether `host[:port]` is one of our addresses: a listen address or its advertised
+    /// name (port must match; a missing port means 5060) or an alias (any port if the alias
+    /// has none).
+    pub(crate) fn is_local(&self, host: &[u8], port: Option<u16>) -> bool {
+        let p = port.unwrap_or(5060);
+        self.sockets.iter().any(|s| {
+            let ip_match = parse_ip(host).is_some_and(|ip| {
+                super::text::canonical_ip(ip) == super::text::canonical_ip(s.addr.ip())
+            });
+            (ip_match && s.addr.port() == p)
+                || s.advertise.as_ref().is_some_and(|(h, ap)| {
+                    same_host(h.as_bytes(), host) && ap.unwrap_or(s.addr.port()) == p
+                })
+        }) || self
+            .aliases
+            .iter()
+            .any(|(h, ap)| same_host(h.as_bytes(), host) && (ap.is_none() || *ap == Some(p)))
+    }
+
+    /// Writes the address we put into our Via for socket `i`: advertised host and port, or the
+    /// bound address (IPv6 in brackets, RFC 5118 §4.1).
+    fn write_sent_by(&self, i: usize, out: &mut Vec<u8>) {
+        let Some(s) = self.sockets.get(i) else { return };
+        match &s.advertise {
+            Some((h, p)) => {
+                out.extend_from_slice(h.as_bytes());
+                out.push(b':');
+                push_u64(out, u64::from(p.unwrap_or(s.addr.port())));
+            }
+            None => {
+                push_ip(out, s.addr.ip(), true);
+                out.push(b':');
+                push_u64(out, u64::from(s.addr.port()));
+            }
+        }
+    }
+}
+
+/// Edits made by the script itself (`append_hf`, `remove_hf`, `mf_process_maxfwd_header`):
+/// kept apart from the per-destination edits of `forward()` so each forward starts from them.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ScriptEdits {
+    ops: Vec<(Range<usize>, Range<usize>)>,
+    data: Vec<u8>,
+}
+
+impl ScriptEdits {
+    /// Forgets all edits (keeps the allocations).
+    pub(crate) fn clear(&mut self) {
+        self.ops.clear();
+        self.data.clear();
+    }
+
+    /// Replaces `range` of the original buffer with `bytes` (an insertion when empty).
+    pub(crate) fn replace(&mut self, range: Range<usize>, bytes: &[u8]) {
+        let s = self.data.len();
+        self.data.extend_from_slice(bytes);
+        self.ops.push((range, s..self.data.len()));
+    }
+
+    /// Copies the edits into `e` (cleared first).
+    pub(crate) fn replay(&self, e: &mut Edits) {
+        e.clear();
+        for (r, d) in &self.ops {
+            e.replace(r.clone(), self.data.get(d.clone()).unwrap_or_default());
+        }
+    }
+}
+
+/// A resolved destination.
+#[derive(Clone, Copy, Debug)]
+struct Target {
+    addr: SocketAddr,
+    proto: Proto,
+}
+
+/// Why a forward or reply could not be done; `sl_reply_error()` answers with it.
+type Failure = (u16, &'static str);
+
+/// The context of one message while its routes run. Implements [`Host`].
+pub(crate) struct MsgCtx<'m, 'r> {
+    pub(crate) msg: &'r Message<'m>,
+    pub(crate) inb: Inbound<'m>,
+    pub(crate) arena: &'m Bump,
+    pub(crate) sh: &'r Shared,
+    pub(crate) resolver: &'r mut Resolver,
+    pub(crate) edits: &'r mut ScriptEdits,
+    pub(crate) fwd: &'r mut Edits,
+    pub(crate) out: &'r mut Vec<Transmit>,
+    pub(crate) stats: &'r mut Stats,
+    pub(crate) scratch: &'r mut Vec<u8>,
+    /// `$ru` after a rewrite.
+    pub(crate) new_ruri: Option<&'m str>,
+    /// `$du`.
+    pub(crate) du: Option<&'m str>,
+    /// `setflag` flags.
+    pub(crate) flags: u64,
+    /// `mf_process_maxfwd_header` already ran (forward must not touch Max-Forwards again).
+    pub(crate) maxfwd_done: bool,
+    /// The last internal error, for `sl_reply_error()`.
+    pub(crate) last_error: Option<Failure>,
+    /// Header lines deleted by `remove_hf` (bit per index of `Message::headers`).
+    pub(crate) deleted: u128,
+    /// Indexes into `out` of the requests `forward()` queued (for `onsend_route`).
+    pub(crate) sent: &'r mut Vec<usize>,
+}
+
+/// A Value as text (integers formatted).
+pub(crate) fn val_str<'v>(v: &'v Value<'_>) -> Option<Cow<'v, str>> {
+    match v {
+        Value::Null => None,
+        Value::Int(i) => Some(Cow::Owned(i.to_string())),
+        Value::Str(s) => Some(Cow::Borrowed(s.as_ref())),
+    }
+}
+
+/// A Value as an integer (numeric strings converted, as Kamailio does for `"483"`).
+pub(crate) fn val_int(v: &Value<'_>) -> Option<i64> {
+    match v {
+        Value::Null => None,
+        Value::Int(i) => Some(*i),
+        Value::Str(s) => s.trim().parse().ok(),
+    }
+}
+
+fn bytes_val(b: &[u8]) -> Value<'_> {
+    match std::str::from_utf8(b) {
+        Ok(s) => Value::Str(Cow::Borrowed(s)),
+        Err(_) => Value::Str(Cow::Owned(String::from_utf8_lossy(b).into_owned())),
+    }
+}
+
+fn str_val(s: &str) -> Value<'_> {
+    Value::Str(Cow::Borrowed(s))
+}
+
+/// `range` of a header line without its final line terminator.
+pub(crate) fn without_crlf(buf: &[u8], r: Range<usize>) -> Range<usize> {
+    let mut end = r.end.min(buf.len());
+    if end > r.start && buf[end - 1] == b'\n' {
+        end -= 1;
+    }
+    if end > r.start && buf[end - 1] == b'\r' {
+        end -= 1;
+    }
+    r.start..end
+}
+
+/// Offset range of `sub` inside `buf`, when `sub` is a slice of it.
+pub(crate) fn offset_in(buf: &[u8], sub: &[u8]) -> Option<Range<usize>> {
+    let b = buf.as_ptr() as usize;
+    let s = sub.as_ptr() as usize;
+    let start = s.checked_sub(b)?;
+    let end = start.checked_add(sub.len())?;
+    (end <= buf.len()).then_some(start..end)
+}
+
+impl<'m, 'r> MsgCtx<'m, 'r> {
+    /// The method of a request, or the CSeq method of a reply (Kamailio's `$rm`).
+    pub(crate) fn method_str(&self) -> &'m str {
+        match self.msg.method() {
+            Some(m) => m.as_str(),
+            None => self.msg.cseq().map_or("", |c| c.method.as_str()),
+        }
+    }
+
+    /// The current Request-URI text (after rewrites).
+    pub(crate) fn ruri_str(&self) -> Option<&'m str> {
+        self.new_ruri
+            .or_else(|| self.msg.ruri_raw().map(|(s, _)| s))
+    }
+
+    fn is_ack(&self) -> bool {
+        matches!(self.msg.method(), Some(Method::Ack))
+    }
+
+    fn buf(&self) -> &'m [u8] {
+        self.msg.buf()
+    }
+
+    fn alloc_str(&self, s: &str) -> &'m str {
+        self.arena.alloc_str(s)
+    }
+
+    fn header_value(&self, name: &str) -> Option<&'m [u8]> {
+        self.msg
+            .headers()
+            .iter()
+            .find(|h| same_header(h.raw_name.as_bytes(), name.as_bytes()))
+            .map(|h| h.value)
+    }
+
+    /// The stateless branch (RFC 3261 §16.11) for the request as it would be forwarded now:
+    /// the transaction part hashes the received top branch when it has the magic cookie, else
+    /// the top Via, To-tag, From-tag, Call-ID, CSeq number and R-URI; the loop-detection part
+    /// (§16.6 step 8) hashes what a loop leaves unchanged (outgoing R-URI, Call-ID, From-tag,
+    /// CSeq number, Route and Proxy-Require), not the method or To-tag, so the ACK to a
+    /// non-2xx and the CANCEL of an INVITE get the INVITE's branch.
+    fn branch_parts(&self) -> (u64, u32) {
+        let m = self.msg;
+        let buf = self.buf();
+        let top = m.top_via();
+        let from_tag = m.from().and_then(|f| f.tag).unwrap_or("");
+        let call_id = m.call_id().unwrap_or("");
+        let mut cseq = [0u8; 10];
+        let cseq_num = {
+            let mut v = Vec::new();
+            push_u64(&mut v, u64::from(m.cseq().map_or(0, |c| c.num)));
+            let n = v.len().min(cseq.len());
+            cseq[..n].copy_from_slice(&v[..n]);
+            n
+        };
+        let cseq_num = &cseq[..cseq_num];
+        let tx = match top.and_then(|v| v.branch) {
+            Some(b) if b.starts_with(MAGIC_COOKIE) => hash_parts(&[b"c", b.as_bytes()]),
+            _ => {
+                let via = top
+                    .and_then(|v| buf.get(v.span.clone()))
+                    .unwrap_or_default();
+                let to_tag = m.to().and_then(|t| t.tag).unwrap_or("");
+                let ruri = m.ruri_raw().map_or("", |(s, _)| s);
+                hash_parts(&[
+                    b"n",
+                    via,
+                    to_tag.as_bytes(),
+                    from_tag.as_bytes(),
+                    call_id.as_bytes(),
+                    cseq_num,
+                    ruri.as_bytes(),
+                ])
+            }
+        };
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        use std::hash::Hasher;
+        for part in [
+            self.ruri_str().unwrap_or("").as_bytes(),
+            call_id.as_bytes(),
+            from_tag.as_bytes(),
+            cseq_num,
+        ] {
+            h.write_usize(part.len());
+            h.write(part);
+        }
+        for hd in m.headers() {
+            if matches!(hd.name, HeaderName::Route | HeaderName::ProxyRequire) {
+                h.write(hd.value);
+            }
+        }
+        (tx, h.finish() as u32)
+    }
+
+    /// The local To-tag of sl replies to this request (RFC 3261 §8.2.6.2): the per-process
+    /// prefix, `-`, and a hash of Call-ID, From-tag, top Via branch and CSeq number, so
+    /// retransmissions get the same tag.
+    fn sl_tag(&self, out: &mut [u8; 25]) {
+        out[..16].copy_from_slice(&self.sh.tag_prefix);
+        out[16] = b'-';
+        let m = self.msg;
+        let cseq = m.cseq().map_or(0, |c| c.num).to_le_bytes();
+        let h = hash_parts(&[
+            m.call_id().unwrap_or("").as_bytes(),
+            m.from().and_then(|f| f.tag).unwrap_or("").as_bytes(),
+            m.top_via().and_then(|v| v.branch).unwrap_or("").as_bytes(),
+            &cseq,
+        ]);
+        let mut v = Vec::with_capacity(8);
+        push_hex(&mut v, h, 8);
+        out[17..].copy_from_slice(&v);
+    }
+
+    /// Sends a stateless reply to the request (RFC 3261 §8.2.6, §18.2.2). Returns 1, or -1
+    /// when there is nothing to reply to (a response, an ACK) or the code is invalid.
+    pub(crate) fn send_reply(&mut self, code: u16, reason: &[u8], extra: &[u8]) -> i32 {
+        if !self.msg.is_request() || self.is_ack() || !(100..=699).contains(&code) {
+            return -1;
+        }
+        let mut tag = [0u8; 25];
+        self.sl_tag(&mut tag);
+        let reason = &reason[..reason.len().min(MAX_SCRIPT_TEXT)];
+        let spec = ReplySpec {
+            code,
+            reason,
+            to_tag: &tag,
+            server: &self.sh.server,
+            extra,
+        };
+        let buf = self.buf();
+        let mut data = Vec::with_capacity(512 + self.msg.headers_end().min(2048));
+        let fields = self
+            .msg
+            .headers()
+            .iter()
+            .map(|h| (h.raw_name.as_bytes(), without_crlf(buf, h.line.clone())));
+        let via = write_reply(&mut data, &spec, buf, fields, self.inb.src);
+        let (proto, dst, conn) = reply_destination(via.as_ref(), &self.inb);
+        self.out.push(Transmit {
+            proto,
+            dst,
+            local: Some(self.inb.local),
+            conn,
+            data,
+        });
+        self.stats.local_replies += 1;
+        1
+    }
+
+    /// `sl_send_reply(code, reason)`.
+    fn sl_send_reply(&mut self, args: &[Value<'_>]) -> i32 {
+        let code = args
+            .first()
+            .and_then(val_int)
+            .and_then(|c| u16::try_from(c).ok());
+        let Some(code) = code else { return -1 };
+        let reason = args.get(1).and_then(val_str).unwrap_or(Cow::Borrowed(""));
+        let reason = if reason.is_empty() {
+            Cow::Borrowed(default_reason(code))
+        } else {
+            reason
+        };
+        self.send_reply(code, reason.as_bytes(), b"")
+    }
+
+    /// `sl_reply_error()`: answers with the last internal error (Kamailio `err2reason`),
+    /// 500 when none was recorded.
+    fn sl_reply_error(&mut self) -> i32 {
+        let (code, reason) = self.last_error.unwrap_or((500, "Server Internal Error"));
+        self.send_reply(code, reason.as_bytes(), b"")
+    }
+
+    fn fail(&mut self, f: Failure) -> i32 {
+        self.last_error = Some(f);
+        self.stats.send_errors += 1;
+        tracing::debug!(target: "ferrosip::sip", code = f.0, reason = f.1, "forward failed");
+        -1
+    }
+
+    /// Picks the socket to send from: the receiving socket when it fits, else the first of
+    /// `proto` with the destination's address family.
+    pub(crate) fn pick_socket(&self, proto: Proto, ip: IpAddr) -> Option<usize> {
+        let fits = |s: &LocalSocket| s.proto == proto && s.addr.is_ipv4() == ip.is_ipv4();
+        if self.sh.sockets.get(self.inb.local).is_some_and(fits) {
+            return Some(self.inb.local);
+        }
+        self.sh.sockets.iter().position(fits)
+    }
+
+    /// Resolves a destination (host, port, transport) into an address.
+    fn resolve(&mut self, host: &str, port: Option<u16>, proto: Proto) -> Result<Target, Failure> {
+        let ip = self
+            .resolver
+            .resolve(host)
+            .ok_or((478, "Unresolvable destination"))?;
+        let default_port = if proto == Proto::Tls || proto == Proto::Wss {
+            5061
+        } else {
+            5060
+        };
+        let port = port.filter(|&p| p != 0).unwrap_or(default_port);
+        let unusable = match ip {
+            IpAddr::V4(v4) => v4.is_unspecified() || v4.is_broadcast() || v4.is_multicast(),
+            IpAddr::V6(v6) => v6.is_unspecified() || v6.is_multicast(),
+        };
+        if unusable {
+            return Err((400, "Bad destination address"));
+        }
+        Ok(Target {
+            addr: SocketAddr::new(ip, port),
+            proto,
+        })
+    }
+
+    /// The destination of `forward(...)`: arguments, else `$du`, else the R-URI (RFC 3261
+    /// §16.6 step 6-7; Kamailio's order).
+    fn forward_target(
+        &mut self,
+        args: &[Value<'_>],
+        force: Option<Proto>,
+    ) -> Result<Target, Failure> {
+        if let Some(host) = args.first().and_then(val_str) {
+            let port = args
+                .get(1)
+                .and_then(val_int)
+                .and_then(|p| u16::try_from(p).ok());
+            let h = host.trim();
+            if h.len() > 4
+                && (h[..4].eq_ignore_ascii_case("sip:") || h[..5].eq_ignore_ascii_case("sips:"))
+            {
+                let mut t = self.uri_target(h, force)?;
+                if let Some(p) = port {
+                    t.addr.set_port(p);
+                }
+                return Ok(t);
+            }
+            let (hh, hp, _) = split_host_port(h.as_bytes());
+            let hh = std::str::from_utf8(hh).map_err(|_| (400, "Bad destination host"))?;
+            return self.resolve(hh, port.or(hp), force.unwrap_or(Proto::Udp));
+        }
+        if let Some(du) = self.du {
+            return self.uri_target(du, force);
+        }
+        let ruri = self.ruri_str().ok_or((500, "No Request-URI"))?;
+        self.uri_target(ruri, force)
+    }
+
+    /// Destination from a SIP URI: host, port, `transport=` (default UDP, TLS for sips).
+    fn uri_target(&mut self, uri: &str, force: Option<Proto>) -> Result<Target, Failure> {
+        let u = Uri::parse(uri).map_err(|_| (400, "Bad destination URI"))?;
+        let secure = match u.scheme {
+            Scheme::Sip => false,
+            Scheme::Sips => true,
+            Scheme::Tel | Scheme::Other => return Err((416, "Unsupported URI Scheme")),
+        };
+        let transport = u
+            .param("transport")
+            .flatten()
+            .and_then(|t| Proto::from_name(t.as_bytes()));
+        let proto = force
+            .or(transport)
+            .unwrap_or(if secure { Proto::Tls } else { Proto::Udp });
+        let mut t = self.resolve(u.host, u.port, proto)?;
+        if secure && u.port.is_none() {
+            t.addr.set_port(5061);
+        }
+        Ok(t)
+    }
+
+    /// `forward()`, `forward_udp()`, `forward_tcp()`: stateless forwarding (RFC 3261 §16.11).
+    /// Returns 1 when queued, negative on failure (the reason is kept for `sl_reply_error`),
+    /// and 0 (stop the script) when the request was answered with 483 or 482 instead.
+    pub(crate) fn forward(&mut self, args: &[Value<'_>], force: Option<Proto>) -> i32 {
+        if !self.msg.is_request() {
+            return -1;
+        }
+        let target = match self.forward_target(args, force) {
+            Ok(t) => t,
+            Err(f) => return self.fail(f),
+        };
+        let Some(sock) = self.pick_socket(target.proto, target.addr.ip()) else {
+            return self.fail((503, "No socket for the destination transport"));
+        };
+        let m = self.msg;
+        let buf = self.buf();
+        // Max-Forwards (RFC 3261 §16.6 step 3).
+        let mf = m.max_forwards();
+        if !self.maxfwd_done && mf == Some(0) {
+            self.last_error = Some((483, "Too Many Hops"));
+            self.send_reply(483, b"Too Many Hops", b"");
+            return 0;
+        }
+        // Loop detection (RFC 3261 §16.3 step 4).
+        let (tx, lp) = self.branch_parts();
+        let mut ours = Vec::with_capacity(32);
+        push_hex(&mut ours, u64::from(lp), 8);
+        let looped = m.vias().iter().any(|v| {
+            self.sh.is_local(v.host.as_bytes(), v.port)
+                && v.branch.is_some_and(|b| {
+                    b.starts_with(MAGIC_COOKIE)
+                        && b.rsplit_once('.')
+                            .is_some_and(|(_, l)| l.as_bytes() == ours.as_slice())
+                })
+        });
+        if looped {
+            self.last_error = Some((482, "Loop Detected"));
+            self.send_reply(482, b"Loop Detected", b"");
+            return 0;
+        }
+        self.edits.replay(self.fwd);
+        let s = &mut *self.scratch;
+        if !self.maxfwd_done {
+            match m.header(HeaderName::MaxForwards) {
+                Some(h) => {
+                    if let Some(r) = offset_in(buf, h.value) {
+                        s.clear();
+                        push_u64(s, u64::from(mf.unwrap_or(1).saturating_sub(1)));
+                        self.fwd.replace(r, s);
+                    }
+                }
+                None => {
+                    s.clear();
+                    s.extend_from_slice(b"Max-Forwards: ");
+                    push_u64(s, u64::from(DEFAULT_MAX_FORWARDS));
+                    s.extend_from_slice(b"\r\n");
+                    self.fwd.insert(m.headers_end(), s);
+                }
+            }
+        }
+        // received / rport on the received top Via (RFC 3261 §18.2.1, RFC 3581 §4).
+        if let Some(top) = m.top_via() {
+            if let Some(v) = buf.get(top.span.clone()) {
+                if let Some(scan) = ViaScan::scan(v) {
+                    let fix = ViaFix::for_request(&scan, self.inb.src);
+                    if let Some(at) = fix.rport_at {
+                        s.clear();
+                        s.push(b'=');
+                        push_u64(s, u64::from(self.inb.src.port()));
+                        self.fwd.insert(top.span.start + at, s);
+                    }
+                    if let Some(at) = fix.received_at {
+                        s.clear();
+                        s.extend_from_slice(b";received=");
+                        push_ip(s, self.inb.src.ip(), false);
+                        self.fwd.insert(top.span.start + at, s);
+                    }
+                }
+            }
+            // Our Via, as the new topmost one (RFC 3261 §16.6 step 8).
+            let at = m
+                .headers()
+                .get(top.header_index)
+                .map_or(m.headers_end(), |h| h.line.start);
+            s.clear();
+            s.extend_from_slice(b"Via: SIP/2.0/");
+            s.extend_from_slice(target.proto.via_token().as_bytes());
+            s.push(b' ');
+            self.sh.write_sent_by(sock, s);
+            s.extend_from_slice(b";branch=");
+            s.extend_from_slice(MAGIC_COOKIE.as_bytes());
+            push_hex(s, tx, 16);
+            s.push(b'.');
+            s.extend_from_slice(&ours);
+            s.extend_from_slice(b"\r\n");
+            self.fwd.insert(at, s);
+        }
+        // Rewritten Request-URI (RFC 3261 §16.6 step 2 / Kamailio $ru).
+        if let (Some(new), Some((_, span))) = (self.new_ruri, m.ruri_raw()) {
+            self.fwd.replace(span, new.as_bytes());
+        }
+        // Trailing octets after the message are never forwarded (RFC 4475 §3.1.1.8).
+        if m.len() < buf.len() {
+            self.fwd.delete(m.len()..buf.len());
+        }
+        let cap =
+            usize::try_from(buf.len() as isize + self.fwd.len_delta().max(0)).unwrap_or(buf.len());
+        let mut data = Vec::with_capacity(cap);
+        if self.fwd.apply(buf, &mut data).is_err() {
+            return self.fail((500, "Conflicting message edits"));
+        }
+        self.sent.push(self.out.len());
+        self.out.push(Transmit {
+            proto: target.proto,
+            dst: target.addr,
+            local: Some(sock),
+            conn: None,
+            data,
+        });
+        self.stats.fwd_requests += 1;
+        1
+    }
+
+    /// `mf_process_maxfwd_header(limit)` (Kamailio maxfwd): 2 when the header was added, 1 when
+    /// decremented (capped at `max_limit`), -1 when it is 0, -2 on error.
+    fn maxfwd(&mut self, args: &[Value<'_>]) -> i32 {
+        if !self.msg.is_request() {
+            return -2;
+        }
+        let Some(limit) = args
+            .first()
+            .and_then(val_int)
+            .filter(|l| (0..=256).contains(l))
+        else {
+            return -2;
+        };
+        if self.maxfwd_done {
+            // Kamailio would decrement twice; a second call here is a no-op success.
+            return 1;
+        }
+        let m = self.msg;
+        match (m.header(HeaderName::MaxForwards), m.max_forwards()) {
+            (None, _) => {
+                let mut s = Vec::with_capacity(24);
+                s.extend_from_slice(b"Max-Forwards: ");
+                push_u64(&mut s, limit as u64);
+                s.extend_from_slice(b"\r\n");
+                self.edits.replace(m.headers_end()..m.headers_end(), &s);
+                self.maxfwd_done = true;
+                2
+            }
+            (Some(_), Some(0)) => -1,
+            (Some(h), Some(v)) => {
+                let Some(r) = offset_in(m.buf(), h.value) else {
+                    return -2;
+                };
+                let nv = v
+                    .min(self.sh.maxfwd_limit.saturating_add(1))
+                    .saturating_sub(1);
+                let mut s = Vec::with_capacity(10);
+                push_u64(&mut s, u64::from(nv));
+                self.edits.replace(r, &s);
+                self.maxfwd_done = true;
+                1
+            }
+            (Some(_), None) => -2,
+        }
+    }
+
+    /// `append_hf(text[, before])` (textops): adds a header line before the end of the header
+    /// section, or before the first header named `before`.
+    fn append_hf(&mut self, args: &[Value<'_>]) -> i32 {
+        let Some(text) = args.first().and_then(val_str) else {
+            return -1;
+        };
+        if text.is_empty() || text.len() > MAX_SCRIPT_TEXT {
+            return -1;
+        }
+        let m = self.msg;
+        let at = match args.get(1).and_then(val_str) {
+            Some(before) => match m
+                .headers()
+                .iter()
+                .find(|h| same_header(h.raw_name.as_bytes(), before.as_bytes()))
+            {
+                Some(h) => h.line.start,
+                None => return -1,
+            },
+            None => m.headers_end(),
+        };
+        let mut s = Vec::with_capacity(text.len() + 2);
+        s.extend_from_slice(text.as_bytes());
+        if !s.ends_with(b"\n") {
+            s.extend_from_slice(b"\r\n");
+        }
+        self.edits.replace(at..at, &s);
+        1
+    }
+
+    /// `remove_hf(name)` (textops): deletes every line of that header (long or compact name,
+    /// any case); returns how many, or -1 for none.
+    fn remove_hf(&mut self, args: &[Value<'_>]) -> i32 {
+        let Some(name) = args.first().and_then(val_str) else {
+            return -1;
+        };
+        let mut n = 0;
+        for (i, h) in self.msg.headers().iter().enumerate() {
+            if i < 128 && same_header(h.raw_name.as_bytes(), name.as_bytes()) {
+                if self.deleted & (1u128 << i) == 0 {
+                    self.deleted |= 1u128 << i;
+                    self.edits.replace(h.line.clone(), b"");
+                }
+                n += 1;
+            }
+        }
+        if n == 0 {
+            -1
+        } else {
+            n
+        }
+    }
+
+    fn flag(&mut self, f: Builtin, args: &[Value<'_>]) -> i32 {
+        let Some(n) = args
+            .first()
+            .and_then(val_int)
+            .filter(|n| (0..64).contains(n))
+        else {
+            return -1;
+        };
+        let bit = 1u64 << n;
+        match f {
+            Builtin::SetFlag => self.flags |= bit,
+            Builtin::ResetFlag => self.flags &= !bit,
+            _ => return if self.flags & bit != 0 { 1 } else { -1 },
+        }
+        1
+    }
+
+    fn is_method(&self, args: &[Value<'_>]) -> i32 {
+        let Some(list) = args.first().and_then(val_str) else {
+            return -1;
+        };
+        let me = self.method_str();
+        if list.split('|').any(|m| m.trim().eq_ignore_ascii_case(me)) {
+            1
+        } else {
+            -1
+        }
+    }
+
+    /// Rebuilds the R-URI with one part changed (`$rU`, `$rd`, `$rp`).
+    fn rewrite_ruri(&mut self, pv: &Pv, v: &Value<'_>) -> Result<(), String> {
+        let cur = self.ruri_str().ok_or("no Request-URI in a reply")?;
+        let u = Uri::parse(cur).map_err(|e| format!("current R-URI does not parse: {e}"))?;
+        let scheme = match u.scheme {
+            Scheme::Sip => "sip",
+            Scheme::Sips => "sips",
+            Scheme::Tel | Scheme::Other => return Err("R-URI is not a SIP URI".into()),
+        };
+        let newv = val_str(v);
+        let mut s = bumpalo::collections::String::with_capacity_in(cur.len() + 32, self.arena);
+        s.push_str(scheme);
+        s.push(':');
+        let user = if matches!(pv, Pv::RUser) {
+            newv.as_deref()
+        } else {
+            u.user
+        };
+        if let Some(user) = user.filter(|x| !x.is_empty()) {
+            s.push_str(user);
+            if let (Some(pw), false) = (u.password, matches!(pv, Pv::RUser)) {
+                s.push(':');
+                s.push_str(pw);
+            }
+            s.push('@');
+        }
+        match pv {
+            Pv::Rd => s.push_str(newv.as_deref().ok_or("$rd cannot be $null")?),
+            _ => s.push_str(u.host),
+        }
+        let port = if matches!(pv, Pv::Rp) {
+            match &newv {
+                None => None,
+                Some(p) if p.is_empty() => None,
+                Some(p) => Some(
+                    p.trim()
+                        .parse::<u16>()
+                        .map_err(|_| format!("bad port {p:?}"))?,
+                ),
+            }
+        } else {
+            u.port
+        };
+        if let Some(p) = port {
+            s.push(':');
+            s.push_str(&p.to_string());
+        }
+        s.push_str(u.params);
+        if !u.headers.is_empty() {
+            s.push('?');
+            s.push_str(u.headers);
+        }
+        let s = s.into_bump_str();
+        Uri::parse(s).map_err(|e| format!("new R-URI {s:?} does not parse: {e}"))?;
+        self.new_ruri = Some(s);
+        Ok(())
+    }
+
+    fn xlog(&self, f: Builtin, args: &[Value<'_>]) -> i32 {
+        let (level, text) = match (f, args) {
+            (Builtin::Xlog | Builtin::Log, [lvl, text]) => (log_level(lvl), val_str(text)),
+            (Builtin::Xlog | Builtin::Log, [text]) => (-1, val_str(text)),
+            (Builtin::Xdbg, [t, ..]) => (3, val_str(t)),
+            (Builtin::Xinfo, [t, ..]) => (2, val_str(t)),
+            (Builtin::Xnotice, [t, ..]) => (1, val_str(t)),
+            (Builtin::Xwarn, [t, ..]) => (0, val_str(t)),
+            (Builtin::Xerr, [t, ..]) => (-1, val_str(t)),
+            (Builtin::Xcrit, [t, ..]) => (-2, val_str(t)),
+            (Builtin::Xalert, [t, ..]) => (-5, val_str(t)),
+            _ => return -1,
+        };
+        let text = text.unwrap_or(Cow::Borrowed("<null>"));
+        let text = text.trim_end_matches(['\r', '\n']);
+        match level {
+            i64::MIN..=-1 => tracing::error!(target: "xlog", "{text}"),
+            0 => tracing::warn!(target: "xlog", "{text}"),
+            1 | 2 => tracing::info!(target: "xlog", "{text}"),
+            _ => tracing::debug!(target: "xlog", "{text}"),
+        }
+        1
+    }
+
+    /// Whether `value` (a URI or `host[:port]`) is one of our addresses or aliases.
+    pub(crate) fn is_myself_str(&self, value: &str) -> bool {
+        let v = value.trim();
+        let lower4 = v.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("sip:"));
+        let lower5 = v.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("sips:"));
+        if lower4 || lower5 {
+            return match Uri::parse(v) {
+                Ok(u) => self.sh.is_local(
+                    u.host.as_bytes(),
+                    Some(u.port.unwrap_or(if lower5 { 5061 } else { 5060 })),
+                ),
+                Err(_) => false,
+            };
+        }
+        let (h, p, _) = split_host_port(v.as_bytes());
+        !h.is_empty() && self.sh.is_local(h, p)
+    }
+}
+
+/// Kamailio log level from `L_ERR`-style names or numbers (L_ALERT -5 .. L_DBG 3).
+fn log_level(v: &Value<'_>) -> i64 {
+    if let Some(n) = val_int(v) {
+        return n;
+    }
+    let Some(s) = val_str(v) else { return -1 };
+    match s.trim().to_ascii_uppercase().as_str() {
+        "L_ALERT" => -5,
+        "L_BUG" => -4,
+        "L_CRIT2" => -3,
+        "L_CRIT" => -2,
+        "L_ERR" => -1,
+        "L_WARN" => 0,
+        "L_NOTICE" => 1,
+        "L_INFO" => 2,
+        "L_DBG" | "L_DEBUG" => 3,
+        _ => -1,
+    }
+}
+
+/// The RFC 3261 §21 reason phrase for a code, used when the script gives none.
+pub(crate) fn default_reason(code: u16) -> &'static str {
+    match code {
+        100 => "Trying",
+        180 => "Ringing",
+        200 => "OK",
+        400 => "Bad Request",
+        403 => "Forbidden",
+        404 => "Not Found",
+        408 => "Request Timeout",
+        416 => "Unsupported URI Scheme",
+        420 => "Bad Extension",
+        482 => "Loop Detected",
+        483 => "Too Many Hops",
+        500 => "Server Internal Error",
+        501 => "Not Implemented",
+        503 => "Service Unavailable",
+        505 => "Version Not Supported",
+        _ => "Unknown",
+    }
+}
+
+impl Host for MsgCtx<'_, '_> {
+    fn call(&mut self, f: Builtin, args: &[Value<'_>]) -> i32 {
+        match f {
+            Builtin::Forward => self.forward(args, None),
+            Builtin::ForwardUdp => self.forward(args, Some(Proto::Udp)),
+            Builtin::ForwardTcp => self.forward(args, Some(Proto::Tcp)),
+            Builtin::SlSendReply | Builtin::SendReply => self.sl_send_reply(args),
+            Builtin::SlReplyError => self.sl_reply_error(),
+            Builtin::IsMethod => self.is_method(args),
+            Builtin::MfProcessMaxfwdHeader => self.maxfwd(args),
+            Builtin::Xlog
+            | Builtin::Xdbg
+            | Builtin::Xinfo
+            | Builtin::Xnotice
+            | Builtin::Xwarn
+            | Builtin::Xerr
+            | Builtin::Xalert
+            | Builtin::Xcrit
+            | Builtin::Log => self.xlog(f, args),
+            Builtin::AppendHf => self.append_hf(args),
+            Builtin::RemoveHf => self.remove_hf(args),
+            Builtin::IsPresentHf => {
+                let Some(n) = args.first().and_then(val_str) else {
+                    return -1;
+                };
+                if self.header_value(&n).is_some() {
+                    1
+                } else {
+                    -1
+                }
+            }
+            Builtin::SetFlag | Builtin::IsFlag | Builtin::ResetFlag => self.flag(f, args),
+            Builtin::SanityCheck => {
+                let checks = args.first().and_then(val_int);
+                let uri_checks = args.get(1).and_then(val_int);
+                self.sanity_check(checks, uri_checks)
+            }
+            #[allow(unreachable_patterns)]
+            _ => {
+                tracing::warn!(target: "ferrosip::sip", ?f, "function not implemented on the message side");
+                -1
+            }
+        }
+    }
+
+    fn keyword(&mut self, k: Keyword) -> Value<'_> {
+        match k {
+            Keyword::Method => str_val(self.method_str()),
+            Keyword::Uri => self.ruri_str().map_or(Value::Null, str_val),
+            Keyword::FromUri => self.msg.from().map_or(Value::Null, |f| str_val(f.uri_raw)),
+            Keyword::ToUri => self.msg.to().map_or(Value::Null, |t| str_val(t.uri_raw)),
+            Keyword::SrcIp => self.pv_get(&Pv::Si),
+            Keyword::SrcPort => Value::Int(i64::from(self.inb.src.port())),
+            Keyword::DstIp => self.pv_get(&Pv::Ri),
+            Keyword::DstPort => self.pv_get(&Pv::RpLocal),
+            Keyword::Proto => str_val(self.inb.proto.name()),
+            Keyword::Af => str_val(if self.inb.src.is_ipv4() {
+                "INET"
+            } else {
+                "INET6"
+            }),
+            Keyword::Status => self
+                .msg
+                .status()
+                .map_or(Value::Null, |s| Value::Int(i64::from(s))),
+            Keyword::MsgLen => Value::Int(self.inb.data.len() as i64),
+            #[allow(unreachable_patterns)]
+            _ => Value::Null,
+        }
+    }
+
+    fn is_myself(&mut self, value: &str) -> bool {
+        self.is_myself_str(value)
+    }
+
+    fn pv_get(&mut self, pv: &Pv) -> Value<'_> {
+        let m = self.msg;
+        let ruri = || self.ruri_str().and_then(|s| Uri::parse(s).ok());
+        match pv {
+            Pv::Rm => str_val(self.method_str()),
+            Pv::Ru => self.ruri_str().map_or(Value::Null, str_val),
+            Pv::RUser => ruri().and_then(|u| u.user).map_or(Value::Null, str_val),
+            Pv::Rd => ruri().map_or(Value::Null, |u| str_val(u.host)),
+            Pv::Rp => ruri().map_or(Value::Null, |u| {
+                Value::Int(i64::from(u.port.unwrap_or(if u.scheme == Scheme::Sips {
+                    5061
+                } else {
+                    5060
+                })))
+            }),
+            Pv::Du => self.du.map_or(Value::Null, str_val),
+            Pv::Fu => m.from().map_or(Value::Null, |f| str_val(f.uri_raw)),
+            Pv::FUser => m
+                .from()
+                .and_then(|f| f.uri.user)
+                .map_or(Value::Null, str_val),
+            Pv::Fd => m.from().map_or(Value::Null, |f| str_val(f.uri.host)),
+            Pv::Ft => m.from().and_then(|f| f.tag).map_or(Value::Null, str_val),
+            Pv::Tu => m.to().map_or(Value::Null, |t| str_val(t.uri_raw)),
+            Pv::TUser => m.to().and_then(|t| t.uri.user).map_or(Value::Null, str_val),
+            Pv::Td => m.to().map_or(Value::Null, |t| str_val(t.uri.host)),
+            Pv::Tt => m.to().and_then(|t| t.tag).map_or(Value::Null, str_val),
+            Pv::Ci => m.call_id().map_or(Value::Null, str_val),
+            Pv::Cs => m
+                .cseq()
+                .map_or(Value::Null, |c| Value::Int(i64::from(c.num))),
+            Pv::Si => {
+                let s = bumpalo::format!(in self.arena, "{}", super::text::canonical_ip(self.inb.src.ip()));
+                str_val(s.into_bump_str())
+            }
+            Pv::Sp => Value::Int(i64::from(self.inb.src.port())),
+            Pv::Ri => match self.sh.sockets.get(self.inb.local) {
+                Some(s) => {
+                    str_val(bumpalo::format!(in self.arena, "{}", s.addr.ip()).into_bump_str())
+                }
+                None => Value::Null,
+            },
+            Pv::RpLocal => self
+                .sh
+                .sockets
+                .get(self.inb.local)
+                .map_or(Value::Null, |s| Value::Int(i64::from(s.addr.port()))),
+            Pv::Pr => str_val(self.inb.proto.name()),
+            Pv::Ml => Value::Int(self.inb.data.len() as i64),
+            Pv::Mb => bytes_val(self.inb.data),
+            Pv::Ua => self
+                .header_value("User-Agent")
+                .map_or(Value::Null, bytes_val),
+            Pv::Rs => m.status().map_or(Value::Null, |s| Value::Int(i64::from(s))),
+            Pv::Rr => m.reason().map_or(Value::Null, bytes_val),
+            Pv::Hdr(name) => self.header_value(name).map_or(Value::Null, bytes_val),
+            Pv::Ts => Value::Int(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs() as i64),
+            ),
+            #[allow(unreachable_patterns)]
+            _ => Value::Null,
+        }
+    }
+
+    fn pv_set(&mut self, pv: &Pv, v: Value<'_>) -> Result<(), String> {
+        match pv {
+            Pv::Ru => {
+                if !self.msg.is_request() {
+                    return Err("$ru is not writable in a reply".into());
+                }
+                let s = val_str(&v).ok_or("$ru cannot be $null")?;
+                let s = s.trim();
+                if s.len() > MAX_SCRIPT_TEXT {
+                    return Err("R-URI too long".into());
+                }
+                Uri::parse(s).map_err(|e| format!("bad R-URI {s:?}: {e}"))?;
+                self.new_ruri = Some(self.alloc_str(s));
+                Ok(())
+            }
+            Pv::RUser | Pv::Rd | Pv::Rp => {
+                if !self.msg.is_request() {
+                    return Err("the R-URI is not writable in a reply".into());
+                }
+                self.rewrite_ruri(pv, &v)
+            }
+            Pv::Du => {
+                match val_str(&v) {
+                    None => self.du = None,
+                    Some(s) if s.trim().is_empty() => self.du = None,
+                    Some(s) => {
+                        let s = s.trim();
+                        if s.len() > MAX_SCRIPT_TEXT {
+                            return Err("$du too long".into());
+                        }
+                        Uri::parse(s).map_err(|e| format!("bad $du {s:?}: {e}"))?;
+                        self.du = Some(self.alloc_str(s));
+                    }
+                }
+                Ok(())
+            }
+            _ => Err(format!("{pv:?} is read-only")),
+        }
+    }
+}

@@ -1,0 +1,431 @@
+//! The per-worker pipeline: parse, pre-script checks, `request_route` / the reply path,
+//! `onsend_route`, and the transmits that result.
+
+use std::net::SocketAddr;
+
+use bumpalo::Bump;
+use ferrosip_parser::{parse, Edits, Method, ParseError, Proto, Scheme};
+
+use super::ctx::{without_crlf, MsgCtx, ScriptEdits, Shared};
+use super::hash::hash_parts;
+use super::reply::{reply_destination, write_reply, ReplySpec};
+use super::resolve::Resolver;
+use super::sanity::SanityParams;
+use super::stats::Stats;
+use super::text::{first_element, header_param, push_hex, same_header, RawHeaders, ViaScan};
+use crate::api::{Inbound, Transmit, WorkerEnv};
+use crate::cfg::{Config, ParamValue, Script, ScriptVars};
+
+/// The routing pipeline of one worker: owns a copy of the compiled script, its variables, a
+/// per-message arena and reusable edit buffers.
+///
+/// Not `Sync` and not shared: each worker builds its own with [`Router::new`].
+pub struct Router {
+    script: Script,
+    vars: ScriptVars,
+    arena: Bump,
+    edits: ScriptEdits,
+    fwd: Edits,
+    shared: Shared,
+    resolver: Resolver,
+    stats: Stats,
+    scratch: Vec<u8>,
+    sent: Vec<usize>,
+}
+
+impl std::fmt::Debug for Router {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Router")
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+fn param_int(cfg: &Config, module: &str, name: &str) -> Option<i64> {
+    match cfg.modparam(module, name)? {
+        ParamValue::Int(i) => Some(*i),
+        ParamValue::Str(s) => s.trim().parse().ok(),
+    }
+}
+
+fn param_str<'c>(cfg: &'c Config, module: &str, name: &str) -> Option<&'c str> {
+    match cfg.modparam(module, name)? {
+        ParamValue::Str(s) => Some(s),
+        ParamValue::Int(_) => None,
+    }
+}
+
+impl Router {
+    /// Builds the router of one worker from the compiled configuration.
+    pub fn new(cfg: &Config, env: WorkerEnv) -> Self {
+        let core = &cfg.core;
+        let aliases = core
+            .aliases
+            .iter()
+            .map(|a| {
+                let (h, p, _) = super::text::split_host_port(a.trim().as_bytes());
+                (String::from_utf8_lossy(h).into_owned(), p)
+            })
+            .collect();
+        let server = if core.server_signature {
+            match &core.server_header {
+                Some(h) if h.contains(':') => h.trim_end().as_bytes().to_vec(),
+                Some(h) => format!("Server: {}", h.trim()).into_bytes(),
+                None => format!("Server: ferrosip ({})", env!("CARGO_PKG_VERSION")).into_bytes(),
+            }
+        } else {
+            Vec::new()
+        };
+        // Same in every worker of this process (the sl ACK filter works on any worker),
+        // different across restarts.
+        let mut seed = Vec::with_capacity(64);
+        seed.extend_from_slice(&std::process::id().to_le_bytes());
+        for s in &env.sockets {
+            seed.extend_from_slice(s.addr.to_string().as_bytes());
+        }
+        let mut hex = Vec::with_capacity(16);
+        push_hex(&mut hex, hash_parts(&[b"ferrosip-sl", &seed]), 16);
+        let mut tag_prefix = [0u8; 16];
+        tag_prefix.copy_from_slice(&hex);
+        let mut sanity = SanityParams::default();
+        if let Some(v) = param_int(cfg, "sanity", "default_checks") {
+            sanity.default_checks = v;
+        }
+        if let Some(v) = param_int(cfg, "sanity", "uri_checks") {
+            sanity.uri_checks = v;
+        }
+        if let Some(v) = param_int(cfg, "sanity", "autodrop") {
+            sanity.autodrop = v != 0;
+        }
+        if let Some(v) = param_int(cfg, "sanity", "noreply") {
+            sanity.noreply = v != 0;
+        }
+        if let Some(v) = param_str(cfg, "sanity", "proxy_require") {
+            sanity.proxy_require = v
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect();
+        }
+        let maxfwd_limit = param_int(cfg, "maxfwd", "max_limit")
+            .and_then(|v| u32::try_from(v).ok())
+            .filter(|v| (1..=256).contains(v))
+            .unwrap_or(super::ctx::DEFAULT_MAX_FORWARDS);
+        let shared = Shared {
+            sockets: env.sockets,
+            aliases,
+            server,
+            tag_prefix,
+            maxfwd_limit,
+            sanity,
+        };
+        let script = cfg.script.clone();
+        let vars = ScriptVars::new(&script);
+        Self {
+            script,
+            vars,
+            arena: Bump::with_capacity(16 * 1024),
+            edits: ScriptEdits::default(),
+            fwd: Edits::new(),
+            shared,
+            resolver: Resolver::default(),
+            stats: Stats::default(),
+            scratch: Vec::with_capacity(256),
+            sent: Vec::with_capacity(4),
+        }
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Handles one received message; whatever must be sent is appended to `out`.
+    pub fn handle(&mut self, inb: &Inbound<'_>, out: &mut Vec<Transmit>) {
+        self.arena.reset();
+        self.vars.begin_message();
+        self.edits.clear();
+        self.sent.clear();
+        let Self {
+            script,
+            vars,
+            arena,
+            edits,
+            fwd,
+            shared,
+            resolver,
+            stats,
+            scratch,
+            sent,
+        } = self;
+        let msg = match parse(inb.data, arena) {
+            Ok(m) => m,
+            Err(e) => {
+                reject_unparsed(shared, stats, inb, e, out);
+                return;
+            }
+        };
+        let is_request = msg.is_request();
+        if is_request {
+            stats.rx_requests += 1;
+        } else {
+            stats.rx_replies += 1;
+            if !msg.version().is_sip_2_0() {
+                stats.bad_replies += 1;
+                return;
+            }
+        }
+        let inb = *inb;
+        let mut ctx = MsgCtx {
+            msg: &msg,
+            inb,
+            arena,
+            sh: shared,
+            resolver,
+            edits,
+            fwd,
+            out,
+            stats,
+            scratch,
+            new_ruri: None,
+            du: None,
+            flags: 0,
+            maxfwd_done: false,
+            last_error: None,
+            deleted: 0,
+            sent,
+        };
+        if is_request {
+            request(&mut ctx, script, vars);
+        } else {
+            reply(&mut ctx, script, vars);
+        }
+    }
+}
+
+/// The request path: pre-script checks, `request_route`, then `onsend_route` per forward.
+fn request(ctx: &mut MsgCtx<'_, '_>, script: &Script, vars: &mut ScriptVars) {
+    let msg = ctx.msg;
+    let is_ack = matches!(msg.method(), Some(Method::Ack));
+    // RFC 3261 §8.2.2 / §16.3: version and URI scheme are checked before routing.
+    if !msg.version().is_sip_2_0() {
+        if is_ack || ctx.send_reply(505, b"Version Not Supported", b"") < 0 {
+            ctx.stats.drops += 1;
+        } else {
+            ctx.stats.bad_requests += 1;
+        }
+        return;
+    }
+    if msg.ruri().is_some_and(|u| u.scheme == Scheme::Other) {
+        if is_ack || ctx.send_reply(416, b"Unsupported URI Scheme", b"") < 0 {
+            ctx.stats.drops += 1;
+        } else {
+            ctx.stats.bad_requests += 1;
+        }
+        return;
+    }
+    // Kamailio sl: an ACK to one of our own stateless replies ends here.
+    if is_ack {
+        let ours = msg.to().and_then(|t| t.tag).is_some_and(|tag| {
+            let t = tag.as_bytes();
+            t.len() > 17 && t[..16] == ctx.sh.tag_prefix && t[16] == b'-'
+        });
+        if ours {
+            ctx.stats.acks_absorbed += 1;
+            return;
+        }
+    }
+    let Some(route) = script.request_route() else {
+        ctx.stats.drops += 1;
+        return;
+    };
+    let outcome = script.run(route, ctx, vars);
+    if outcome.dropped {
+        ctx.stats.drops += 1;
+    }
+    if ctx.sent.is_empty() {
+        return;
+    }
+    let Some(onsend) = script.onsend_route() else {
+        return;
+    };
+    // Walk backwards so removals keep the earlier indexes valid.
+    let mut k = ctx.sent.len();
+    while k > 0 {
+        k -= 1;
+        let i = ctx.sent[k];
+        let o = script.run(onsend, ctx, vars);
+        if o.dropped && i < ctx.out.len() {
+            ctx.out.remove(i);
+            ctx.stats.fwd_requests = ctx.stats.fwd_requests.saturating_sub(1);
+            ctx.stats.drops += 1;
+        }
+    }
+}
+
+/// The reply path (RFC 3261 §16.11 stateless response forwarding, §18.2.2): our Via must be
+/// on top; `reply_route` may drop; our Via is removed and the response goes to the next Via.
+fn reply(ctx: &mut MsgCtx<'_, '_>, script: &Script, vars: &mut ScriptVars) {
+    let msg = ctx.msg;
+    let Some(top) = msg.top_via() else {
+        ctx.stats.dropped_replies += 1;
+        return;
+    };
+    if !ctx.sh.is_local(top.host.as_bytes(), top.port) {
+        ctx.stats.dropped_replies += 1;
+        return;
+    }
+    if let Some(route) = script.reply_route() {
+        let o = script.run(route, ctx, vars);
+        if o.dropped {
+            ctx.stats.dropped_replies += 1;
+            return;
+        }
+    }
+    let vias = msg.vias();
+    let Some(next) = vias.get(1) else {
+        ctx.stats.drops += 1;
+        return;
+    };
+    let buf = msg.buf();
+    ctx.edits.replay(ctx.fwd);
+    // Remove our Via: the whole line when it holds only our value, else our value and the
+    // comma after it.
+    let same_line = vias
+        .iter()
+        .filter(|v| v.header_index == top.header_index)
+        .count();
+    if same_line <= 1 {
+        if let Some(h) = msg.headers().get(top.header_index) {
+            if ctx.deleted & (1u128 << top.header_index.min(127)) == 0 {
+                ctx.fwd.delete(h.line.clone());
+            }
+        }
+    } else {
+        ctx.fwd.delete(top.span.start..next.span.start);
+    }
+    if msg.len() < buf.len() {
+        ctx.fwd.delete(msg.len()..buf.len());
+    }
+    // Next hop from the next Via: received / rport when present (RFC 3581 §4).
+    let Some(proto) = next.proto else {
+        ctx.stats.send_errors += 1;
+        return;
+    };
+    let host = next.received.unwrap_or(next.host);
+    let default_port = if proto == Proto::Tls { 5061 } else { 5060 };
+    let port = match next.rport {
+        Some(Some(p)) if p != 0 => p,
+        _ => next.port.filter(|&p| p != 0).unwrap_or(default_port),
+    };
+    let Some(ip) = ctx.resolver.resolve(host) else {
+        ctx.stats.send_errors += 1;
+        return;
+    };
+    let bad = match ip {
+        std::net::IpAddr::V4(v4) => v4.is_broadcast() || v4.is_unspecified() || v4.is_multicast(),
+        std::net::IpAddr::V6(v6) => v6.is_unspecified() || v6.is_multicast(),
+    };
+    if bad {
+        ctx.stats.send_errors += 1;
+        return;
+    }
+    let local = ctx.pick_socket(proto, ip);
+    if local.is_none() {
+        ctx.stats.send_errors += 1;
+        return;
+    }
+    let mut data = Vec::with_capacity(buf.len());
+    if ctx.fwd.apply(buf, &mut data).is_err() {
+        ctx.stats.send_errors += 1;
+        return;
+    }
+    ctx.out.push(Transmit {
+        proto,
+        dst: SocketAddr::new(ip, port),
+        local,
+        conn: None,
+        data,
+    });
+    ctx.stats.fwd_replies += 1;
+}
+
+/// A message the parser rejected. A request is answered `400 <reason>` (513 for size, per
+/// [`ParseError::status`]) built from whatever Via/From/To/Call-ID/CSeq lines a lenient scan
+/// finds (RFC 4475 §3.1.2); with no Via or Call-ID, or for an ACK, it is dropped. A response is
+/// dropped.
+fn reject_unparsed(
+    sh: &Shared,
+    stats: &mut Stats,
+    inb: &Inbound<'_>,
+    e: ParseError,
+    out: &mut Vec<Transmit>,
+) {
+    let start = RawHeaders::start_line(inb.data);
+    if start.starts_with(b"SIP/") {
+        stats.rx_replies += 1;
+        stats.bad_replies += 1;
+        return;
+    }
+    stats.rx_requests += 1;
+    let method = start.split(|&c| c == b' ').next().unwrap_or_default();
+    let mut via = None;
+    let mut call_id: &[u8] = b"";
+    let mut from: &[u8] = b"";
+    for h in RawHeaders::new(inb.data) {
+        if via.is_none() && same_header(h.name, b"via") {
+            via = Some(h.value);
+        } else if call_id.is_empty() && same_header(h.name, b"call-id") {
+            call_id = h.value;
+        } else if from.is_empty() && same_header(h.name, b"from") {
+            from = h.value;
+        }
+    }
+    let Some(via) = via else {
+        stats.drops += 1;
+        return;
+    };
+    if call_id.is_empty() || method == b"ACK" || e == ParseError::Empty {
+        stats.drops += 1;
+        return;
+    }
+    let branch = {
+        let el = first_element(via);
+        ViaScan::scan(via.get(el).unwrap_or_default())
+            .and_then(|s| s.branch)
+            .unwrap_or_default()
+    };
+    let h = hash_parts(&[
+        call_id,
+        header_param(from, b"tag").unwrap_or_default(),
+        branch,
+    ]);
+    let mut tag = [0u8; 25];
+    tag[..16].copy_from_slice(&sh.tag_prefix);
+    tag[16] = b'-';
+    let mut hx = Vec::with_capacity(8);
+    push_hex(&mut hx, h, 8);
+    tag[17..].copy_from_slice(&hx);
+    let spec = ReplySpec {
+        code: e.status(),
+        reason: e.reason().as_bytes(),
+        to_tag: &tag,
+        server: &sh.server,
+        extra: b"",
+    };
+    let mut data = Vec::with_capacity(512);
+    let buf = inb.data;
+    let fields = RawHeaders::new(buf).map(|h| (h.name, without_crlf(buf, h.field)));
+    let top = write_reply(&mut data, &spec, buf, fields, inb.src);
+    let (proto, dst, conn) = reply_destination(top.as_ref(), inb);
+    out.push(Transmit {
+        proto,
+        dst,
+        local: Some(inb.local),
+        conn,
+        data,
+    });
+    stats.bad_requests += 1;
+    stats.local_replies += 1;
+}
