@@ -14,7 +14,8 @@ use super::reply::{reply_destination, write_reply, ReplySpec, ViaFix};
 use super::resolve::Resolver;
 use super::stats::Stats;
 use super::text::{
-    parse_ip, push_hex, push_ip, push_u64, same_header, same_host, split_host_port, ViaScan,
+    fmt_u64, hex8, parse_ip, push_hex, push_ip, push_u64, same_header, same_host, split_host_port,
+    ViaScan,
 };
 use crate::api::{Inbound, LocalSocket, Transmit};
 use crate::names::{Builtin, Host, Keyword, Pv, Value};
@@ -249,15 +250,8 @@ impl<'m, 'r> MsgCtx<'m, 'r> {
         let top = m.top_via();
         let from_tag = m.from().and_then(|f| f.tag).unwrap_or("");
         let call_id = m.call_id().unwrap_or("");
-        let mut cseq = [0u8; 10];
-        let cseq_num = {
-            let mut v = Vec::new();
-            push_u64(&mut v, u64::from(m.cseq().map_or(0, |c| c.num)));
-            let n = v.len().min(cseq.len());
-            cseq[..n].copy_from_slice(&v[..n]);
-            n
-        };
-        let cseq_num = &cseq[..cseq_num];
+        let mut cseq_buf = [0u8; 20];
+        let cseq_num = fmt_u64(u64::from(m.cseq().map_or(0, |c| c.num)), &mut cseq_buf);
         let tx = match top.and_then(|v| v.branch) {
             Some(b) if b.starts_with(MAGIC_COOKIE) => hash_parts(&[b"c", b.as_bytes()]),
             _ => {
@@ -310,9 +304,7 @@ impl<'m, 'r> MsgCtx<'m, 'r> {
             m.top_via().and_then(|v| v.branch).unwrap_or("").as_bytes(),
             &cseq,
         ]);
-        let mut v = Vec::with_capacity(8);
-        push_hex(&mut v, h, 8);
-        out[17..].copy_from_slice(&v);
+        out[17..].copy_from_slice(&hex8(h));
     }
 
     /// Sends a stateless reply to the request (RFC 3261 §8.2.6, §18.2.2). Returns 1, or -1
@@ -496,14 +488,13 @@ impl<'m, 'r> MsgCtx<'m, 'r> {
         }
         // Loop detection (RFC 3261 §16.3 step 4).
         let (tx, lp) = self.branch_parts();
-        let mut ours = Vec::with_capacity(32);
-        push_hex(&mut ours, u64::from(lp), 8);
+        let ours = hex8(u64::from(lp));
         let looped = m.vias().iter().any(|v| {
             self.sh.is_local(v.host.as_bytes(), v.port)
                 && v.branch.is_some_and(|b| {
                     b.starts_with(MAGIC_COOKIE)
                         && b.rsplit_once('.')
-                            .is_some_and(|(_, l)| l.as_bytes() == ours.as_slice())
+                            .is_some_and(|(_, l)| l.as_bytes() == ours)
                 })
         });
         if looped {
@@ -614,11 +605,12 @@ impl<'m, 'r> MsgCtx<'m, 'r> {
         let m = self.msg;
         match (m.header(HeaderName::MaxForwards), m.max_forwards()) {
             (None, _) => {
-                let mut s = Vec::with_capacity(24);
+                let s = &mut *self.scratch;
+                s.clear();
                 s.extend_from_slice(b"Max-Forwards: ");
-                push_u64(&mut s, limit as u64);
+                push_u64(s, limit as u64);
                 s.extend_from_slice(b"\r\n");
-                self.edits.replace(m.headers_end()..m.headers_end(), &s);
+                self.edits.replace(m.headers_end()..m.headers_end(), s);
                 self.maxfwd_done = true;
                 2
             }
@@ -630,9 +622,8 @@ impl<'m, 'r> MsgCtx<'m, 'r> {
                 let nv = v
                     .min(self.sh.maxfwd_limit.saturating_add(1))
                     .saturating_sub(1);
-                let mut s = Vec::with_capacity(10);
-                push_u64(&mut s, u64::from(nv));
-                self.edits.replace(r, &s);
+                let mut b = [0u8; 20];
+                self.edits.replace(r, fmt_u64(u64::from(nv), &mut b));
                 self.maxfwd_done = true;
                 1
             }
@@ -661,12 +652,13 @@ impl<'m, 'r> MsgCtx<'m, 'r> {
             },
             None => m.headers_end(),
         };
-        let mut s = Vec::with_capacity(text.len() + 2);
+        let s = &mut *self.scratch;
+        s.clear();
         s.extend_from_slice(text.as_bytes());
         if !s.ends_with(b"\n") {
             s.extend_from_slice(b"\r\n");
         }
-        self.edits.replace(at..at, &s);
+        self.edits.replace(at..at, s);
         1
     }
 

@@ -12,7 +12,7 @@ use super::reply::{reply_destination, write_reply, ReplySpec};
 use super::resolve::Resolver;
 use super::sanity::SanityParams;
 use super::stats::Stats;
-use super::text::{first_element, header_param, push_hex, same_header, RawHeaders, ViaScan};
+use super::text::{first_element, header_param, hex8, push_hex, same_header, RawHeaders, ViaScan};
 use crate::api::{Inbound, Transmit, WorkerEnv};
 use crate::cfg::{Config, ParamValue, Script, ScriptVars};
 
@@ -71,7 +71,7 @@ impl Router {
             match &core.server_header {
                 Some(h) if h.contains(':') => h.trim_end().as_bytes().to_vec(),
                 Some(h) => format!("Server: {}", h.trim()).into_bytes(),
-                None => format!("Server: ferrosip ({})", env!("CARGO_PKG_VERSION")).into_bytes(),
+                None => b"Server: ferrosip".to_vec(),
             }
         } else {
             Vec::new()
@@ -404,9 +404,7 @@ fn reject_unparsed(
     let mut tag = [0u8; 25];
     tag[..16].copy_from_slice(&sh.tag_prefix);
     tag[16] = b'-';
-    let mut hx = Vec::with_capacity(8);
-    push_hex(&mut hx, h, 8);
-    tag[17..].copy_from_slice(&hx);
+    tag[17..].copy_from_slice(&hex8(h));
     let spec = ReplySpec {
         code: e.status(),
         reason: e.reason().as_bytes(),

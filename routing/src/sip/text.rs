@@ -487,8 +487,14 @@ pub(crate) fn canonical_ip(ip: IpAddr) -> IpAddr {
 }
 
 /// Appends a decimal number.
-pub(crate) fn push_u64(out: &mut Vec<u8>, mut n: u64) {
+pub(crate) fn push_u64(out: &mut Vec<u8>, n: u64) {
     let mut buf = [0u8; 20];
+    out.extend_from_slice(fmt_u64(n, &mut buf));
+}
+
+/// `n` in decimal, written into `buf`; returns the digits.
+pub(crate) fn fmt_u64(n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut n = n;
     let mut i = buf.len();
     loop {
         i -= 1;
@@ -498,7 +504,17 @@ pub(crate) fn push_u64(out: &mut Vec<u8>, mut n: u64) {
             break;
         }
     }
-    out.extend_from_slice(&buf[i..]);
+    &buf[i..]
+}
+
+/// The low 32 bits of `n` as 8 lower-case hex digits.
+pub(crate) fn hex8(n: u64) -> [u8; 8] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [0u8; 8];
+    for (k, o) in out.iter_mut().enumerate() {
+        *o = HEX[((n >> ((7 - k) * 4)) & 0xf) as usize];
+    }
+    out
 }
 
 /// Appends `n` as `width` lower-case hex digits.
@@ -582,5 +598,7 @@ mod tests {
         push_u64(&mut o, 18446744073709551615);
         push_hex(&mut o, 0xabc, 4);
         assert_eq!(o, b"0184467440737095516150abc");
+        assert_eq!(&hex8(0x1234_5678_9abc_def0), b"9abcdef0");
+        assert_eq!(fmt_u64(42, &mut [0; 20]), b"42");
     }
 }
