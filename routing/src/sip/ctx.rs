@@ -218,6 +218,11 @@ impl<'m, 'r> MsgCtx<'m, 'r> {
             .or_else(|| self.msg.ruri_raw().map(|(s, _)| s))
     }
 
+    /// Whether `remove_hf` deleted header line `i`.
+    pub(crate) fn is_deleted(&self, i: usize) -> bool {
+        i < 128 && self.deleted & (1u128 << i) != 0
+    }
+
     fn is_ack(&self) -> bool {
         matches!(self.msg.method(), Some(Method::Ack))
     }
@@ -421,9 +426,8 @@ impl<'m, 'r> MsgCtx<'m, 'r> {
                 .and_then(val_int)
                 .and_then(|p| u16::try_from(p).ok());
             let h = host.trim();
-            if h.len() > 4
-                && (h[..4].eq_ignore_ascii_case("sip:") || h[..5].eq_ignore_ascii_case("sips:"))
-            {
+            let is_scheme = |p: &str| h.get(..p.len()).is_some_and(|x| x.eq_ignore_ascii_case(p));
+            if is_scheme("sip:") || is_scheme("sips:") {
                 let mut t = self.uri_target(h, force)?;
                 if let Some(p) = port {
                     t.addr.set_port(p);
@@ -503,9 +507,18 @@ impl<'m, 'r> MsgCtx<'m, 'r> {
             return 0;
         }
         self.edits.replay(self.fwd);
+        let dmask = self.deleted;
+        let deleted = |i: usize| i < 128 && dmask & (1u128 << i) != 0;
         let s = &mut *self.scratch;
         if !self.maxfwd_done {
-            match m.header(HeaderName::MaxForwards) {
+            // A Max-Forwards line removed by remove_hf counts as absent.
+            let live = m
+                .headers()
+                .iter()
+                .enumerate()
+                .find(|(i, h)| h.name == HeaderName::MaxForwards && !deleted(*i))
+                .map(|(_, h)| h);
+            match live {
                 Some(h) => {
                     if let Some(r) = offset_in(buf, h.value) {
                         s.clear();
@@ -524,7 +537,8 @@ impl<'m, 'r> MsgCtx<'m, 'r> {
         }
         // received / rport on the received top Via (RFC 3261 §18.2.1, RFC 3581 §4).
         if let Some(top) = m.top_via() {
-            if let Some(v) = buf.get(top.span.clone()) {
+            let top_deleted = deleted(top.header_index);
+            if let Some(v) = buf.get(top.span.clone()).filter(|_| !top_deleted) {
                 if let Some(scan) = ViaScan::scan(v) {
                     let fix = ViaFix::for_request(&scan, self.inb.src);
                     if let Some(at) = fix.rport_at {
@@ -821,18 +835,23 @@ fn log_level(v: &Value<'_>) -> i64 {
         return n;
     }
     let Some(s) = val_str(v) else { return -1 };
-    match s.trim().to_ascii_uppercase().as_str() {
-        "L_ALERT" => -5,
-        "L_BUG" => -4,
-        "L_CRIT2" => -3,
-        "L_CRIT" => -2,
-        "L_ERR" => -1,
-        "L_WARN" => 0,
-        "L_NOTICE" => 1,
-        "L_INFO" => 2,
-        "L_DBG" | "L_DEBUG" => 3,
-        _ => -1,
-    }
+    const LEVELS: &[(&str, i64)] = &[
+        ("L_ALERT", -5),
+        ("L_BUG", -4),
+        ("L_CRIT2", -3),
+        ("L_CRIT", -2),
+        ("L_ERR", -1),
+        ("L_WARN", 0),
+        ("L_NOTICE", 1),
+        ("L_INFO", 2),
+        ("L_DBG", 3),
+        ("L_DEBUG", 3),
+    ];
+    let s = s.trim();
+    LEVELS
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(s))
+        .map_or(-1, |(_, l)| *l)
 }
 
 /// The RFC 3261 §21 reason phrase for a code, used when the script gives none.

@@ -453,3 +453,36 @@ fn sanity_checks() {
     });
     assert_eq!(r, 1);
 }
+
+#[test]
+fn removed_headers_do_not_conflict_with_forward_edits() {
+    let (r, out, _) = with_ctx(INVITE.as_bytes(), Proto::Udp, |c| {
+        assert_eq!(c.call(Builtin::RemoveHf, &[s("Max-Forwards")]), 1);
+        assert_eq!(c.call(Builtin::RemoveHf, &[s("Max-Forwards")]), 1);
+        c.call(Builtin::Forward, &[s("sip:127.0.0.1:5070")])
+    });
+    assert_eq!(r, 1);
+    let t = text(&out[0]);
+    assert!(
+        !t.contains("Max-Forwards: 10") && t.contains("Max-Forwards: 70\r\n"),
+        "{t}"
+    );
+    let (r, out, _) = with_ctx(INVITE.as_bytes(), Proto::Udp, |c| {
+        assert_eq!(c.call(Builtin::RemoveHf, &[s("v")]), 1);
+        c.call(Builtin::Forward, &[s("127.0.0.1:5070")])
+    });
+    assert_eq!(r, 1);
+    let t = text(&out[0]);
+    assert_eq!(t.matches("Via: ").count(), 1, "{t}");
+    // Non-ASCII destination text never panics.
+    let (r, _, _) = with_ctx(INVITE.as_bytes(), Proto::Udp, |c| {
+        c.call(Builtin::Forward, &[s("sí:é")])
+    });
+    assert!(r < 0);
+}
+
+#[test]
+fn router_is_send() {
+    fn send<T: Send>() {}
+    send::<super::Router>();
+}

@@ -298,7 +298,7 @@ fn reply(ctx: &mut MsgCtx<'_, '_>, script: &Script, vars: &mut ScriptVars) {
         .count();
     if same_line <= 1 {
         if let Some(h) = msg.headers().get(top.header_index) {
-            if ctx.deleted & (1u128 << top.header_index.min(127)) == 0 {
+            if !ctx.is_deleted(top.header_index) {
                 ctx.fwd.delete(h.line.clone());
             }
         }
