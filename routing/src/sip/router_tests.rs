@@ -368,3 +368,75 @@ fn expectation_matcher() {
     assert!(matches_expectation("any", Some(200)));
     assert!(matches_expectation("483|2xx", Some(483)));
 }
+
+/// Every torture message, truncated and with bytes flipped (a fixed pseudo-random sequence),
+/// through a script that exercises most functions: no panic, and every transmit is either a
+/// response or a request to a sane destination.
+#[test]
+fn mutated_torture_messages_never_panic() {
+    let Some(dir) = torture_dir() else {
+        eprintln!("skipped: /work/shared/testdata/sip-torture is absent");
+        return;
+    };
+    let mut r = router(
+        "request_route {\n\
+           if (!mf_process_maxfwd_header(\"10\")) { sl_send_reply(\"483\", \"Too Many Hops\"); exit; }\n\
+           if (!sanity_check(\"17895\", \"15\")) { exit; }\n\
+           append_hf(\"X-Test: $rm $ru $fu $tu $ci\\r\\n\");\n\
+           remove_hf(\"Contact\");\n\
+           if ($hdr(Subject) != $null) { $rU = \"x\"; }\n\
+           if (uri == myself) { sl_send_reply(\"404\", \"Not here\"); exit; }\n\
+           if (is_method(\"OPTIONS\")) { sl_reply_error(); exit; }\n\
+           forward(\"127.0.0.1\", 5070);\n\
+         }\n\
+         reply_route { xlog(\"L_DBG\", \"$rs $rr\\n\"); }\n",
+    );
+    let manifest = std::fs::read_to_string(dir.join("MANIFEST.tsv")).unwrap();
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut runs = 0;
+    for line in manifest.lines().skip(1) {
+        let Some(file) = line.split('\t').next() else {
+            continue;
+        };
+        let orig = std::fs::read(dir.join(file)).unwrap();
+        for round in 0..60 {
+            let mut data = orig.clone();
+            if data.is_empty() {
+                break;
+            }
+            match round % 3 {
+                0 => data.truncate((next() as usize) % data.len()),
+                1 => {
+                    for _ in 0..1 + next() % 4 {
+                        let i = (next() as usize) % data.len();
+                        data[i] = next() as u8;
+                    }
+                }
+                _ => {
+                    let i = (next() as usize) % data.len();
+                    let c = *b";,:<>\"\r\n @=/[]"
+                        .get((next() % 15) as usize)
+                        .unwrap_or(&b' ');
+                    data.insert(i, c);
+                }
+            }
+            for proto in [Proto::Udp, Proto::Tcp] {
+                for t in handle_from(&mut r, &data, SRC.parse().unwrap(), proto) {
+                    assert!(
+                        t.data.starts_with(b"SIP/2.0 ") || t.dst.port() == 5070,
+                        "{file} round {round}: odd transmit to {}",
+                        t.dst
+                    );
+                }
+                runs += 1;
+            }
+        }
+    }
+    assert!(runs > 5000, "{runs}");
+}
