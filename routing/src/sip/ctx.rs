@@ -43,6 +43,8 @@ pub(crate) struct Shared {
     pub maxfwd_limit: u32,
     /// sanity module parameters.
     pub sanity: super::sanity::SanityParams,
+    /// `sip_warning`: add Kamailio's debugging Warning header (code 392) to local replies.
+    pub sip_warning: bool,
 }
 
 impl Shared {
@@ -321,6 +323,14 @@ impl<'m, 'r> MsgCtx<'m, 'r> {
         let mut tag = [0u8; 25];
         self.sl_tag(&mut tag);
         let reason = &reason[..reason.len().min(MAX_SCRIPT_TEXT)];
+        let mut warned;
+        let extra = if self.sh.sip_warning {
+            warned = extra.to_vec();
+            self.write_warning(&mut warned);
+            &warned[..]
+        } else {
+            extra
+        };
         let spec = ReplySpec {
             code,
             reason,
@@ -346,6 +356,32 @@ impl<'m, 'r> MsgCtx<'m, 'r> {
         });
         self.stats.local_replies += 1;
         1
+    }
+
+    /// Kamailio's `sip_warning` header (RFC 3261 §20.43, warn-code 392 "miscellaneous
+    /// warning"): who answered and what it saw, for debugging.
+    fn write_warning(&self, out: &mut Vec<u8>) {
+        use std::io::Write;
+        let local = self.sh.sockets.get(self.inb.local).map(|s| s.addr);
+        let uri = self.msg.ruri_raw().map_or("", |(u, _)| u);
+        let _ = write!(out, "Warning: 392 ");
+        match local {
+            Some(a) => {
+                push_ip(out, a.ip(), true);
+                let _ = write!(out, ":{}", a.port());
+            }
+            None => out.extend_from_slice(b"ferrosip"),
+        }
+        let _ = write!(
+            out,
+            " \"Noisy feedback tells: pid={} req_src_ip={} req_src_port={} in_uri={} out_uri={} via_cnt=={}\"\r\n",
+            std::process::id(),
+            super::text::canonical_ip(self.inb.src.ip()),
+            self.inb.src.port(),
+            uri.replace('"', ""),
+            self.ruri_str().unwrap_or("").replace('"', ""),
+            self.msg.vias().len()
+        );
     }
 
     /// `sl_send_reply(code, reason)`.

@@ -49,6 +49,7 @@ fn shared() -> Shared {
         tag_prefix: *b"0123456789abcdef",
         maxfwd_limit: 70,
         sanity: SanityParams::default(),
+        sip_warning: false,
     }
 }
 

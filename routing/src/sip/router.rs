@@ -119,6 +119,7 @@ impl Router {
             tag_prefix,
             maxfwd_limit,
             sanity,
+            sip_warning: core.sip_warning,
         };
         let script = cfg.script.clone();
         let vars = ScriptVars::new(&script);

@@ -440,3 +440,24 @@ fn mutated_torture_messages_never_panic() {
     }
     assert!(runs > 5000, "{runs}");
 }
+
+#[test]
+fn server_signature_and_sip_warning() {
+    let mut r = router(
+        "server_signature=no\nsip_warning=yes\nrequest_route { sl_send_reply(\"403\", \"No\"); }\n",
+    );
+    let t = text(&handle(&mut r, INVITE.as_bytes())[0]);
+    assert!(!t.contains("Server:"), "{t}");
+    assert!(
+        t.contains("\r\nWarning: 392 127.0.0.1:5060 \"Noisy feedback tells: "),
+        "{t}"
+    );
+    let mut r = router(
+        "server_header=\"Server: Example\"\nrequest_route { sl_send_reply(\"403\", \"No\"); }\n",
+    );
+    let t = text(&handle(&mut r, INVITE.as_bytes())[0]);
+    assert!(
+        t.contains("\r\nServer: Example\r\n") && !t.contains("Warning"),
+        "{t}"
+    );
+}
