@@ -1,0 +1,64 @@
+//! Sans-IO SIP transaction layer: the four RFC 3261 §17 transaction machines (with the
+//! RFC 6026 `Accepted` state and the proxy Timer C of RFC 3261 §16.6-16.8), a bounded
+//! per-worker transaction table and a per-worker timer queue.
+//!
+//! # What this crate does not do
+//! `state` has no I/O: it owns no socket, never reads the clock and creates no RNG. Time is an
+//! [`Instant`](std::time::Instant) argument of every `handle_*`/`poll_*` call, and messages are
+//! opaque, owned bytes built by the transaction user (TU): a machine only decides *when* to
+//! (re)send them ([`Transmit`]). It does not parse SIP either: the engine extracts the status
+//! code, method class and branch with `ferrosip-parser` and passes them in. It never panics on
+//! any input; API misuse and peer misbehaviour come back as [`TxError`].
+//!
+//! # Call order (RFC 3261 §17, quinn-style)
+//! After creating a machine or calling any `handle_*` method, the driver (the engine worker)
+//! runs, in this order:
+//! 1. `poll_event()` until `None` — hand each [`TxEvent`] to the TU (routing / proxy core);
+//!    the TU may react with more `handle_*` calls (then restart at step 1);
+//! 2. `poll_transmit(now, buf)` until `None` — send `buf` to the transaction's peer;
+//! 3. `poll_timeout()` — re-arm the worker's [`Timers`] entry for this transaction's
+//!    [`TxHandle`] (only if it changed).
+//!
+//! When the deadline passes, call `handle_timeout(now)` (a spurious or early call is a no-op)
+//! and run the same polls. After [`TxEvent::Terminated`] has been seen *and* the transmit queue
+//! drained (a final response may still be queued on a reliable transport), remove the
+//! transaction from the [`TxTable`].
+//!
+//! See [`manual`] for the design rationale and the RFC mapping.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod ack;
+mod client_invite;
+mod client_non_invite;
+mod config;
+mod error;
+pub mod manual;
+mod output;
+mod server_invite;
+mod server_non_invite;
+mod table;
+mod timer;
+mod timers;
+mod transaction;
+
+#[cfg(test)]
+mod testkit;
+#[cfg(test)]
+mod tests;
+
+pub use ack::{AckError, AckParts};
+pub use client_invite::{CancelReadiness, ClientInviteTx};
+pub use client_non_invite::ClientNonInviteTx;
+pub use config::{ConfigError, Reliability, TimerConfig};
+pub use error::{Misuse, PeerError, TxError};
+pub use output::{Disposition, StatusCode, TimerCAction, Transmit, TransmitKind, TxEvent};
+pub use server_invite::{CancelDecision, InviteInput, ServerInviteTx};
+pub use server_non_invite::ServerNonInviteTx;
+pub use table::{
+    InsertError, MethodClass, Role, TableStats, TxHandle, TxKey, TxKeyRef, TxTable, MAX_KEY_PART,
+    MAX_PENDING_TX_PER_CORE,
+};
+pub use timer::{TimerTable, TxTimer};
+pub use timers::{TimerStats, Timers};
+pub use transaction::{Transaction, TxKind};

@@ -1,0 +1,215 @@
+//! ACK builder, config, input validation, overflow safety and per-transaction memory.
+
+use std::mem::size_of;
+use std::time::{Duration, Instant};
+
+use crate::{
+    AckError, AckParts, ClientInviteTx, ClientNonInviteTx, ConfigError, PeerError, Reliability,
+    ServerInviteTx, ServerNonInviteTx, TimerConfig, Transaction, TxError, TxEvent, TxKey, TxTimer,
+};
+
+fn parts() -> AckParts {
+    AckParts {
+        request_uri: "sip:bob@biloxi.example.com".into(),
+        via: "SIP/2.0/UDP pc33.atlanta.example.com;branch=z9hG4bKnashds8".into(),
+        routes: vec![
+            "<sip:p1.example.com;lr>".into(),
+            "<sip:p2.example.com;lr>".into(),
+        ],
+        from: "Alice <sip:alice@atlanta.example.com>;tag=1928301774".into(),
+        to: "Bob <sip:bob@biloxi.example.com>;tag=a6c85cf".into(),
+        call_id: "a84b4c76e66710@pc33.atlanta.example.com".into(),
+        cseq: 314159,
+    }
+}
+
+/// RFC 3261 §17.1.1.3: the ACK copies Request-URI, top Via, Route, From, Call-ID, CSeq
+/// number, and takes To from the response.
+#[test]
+fn ack_builder_follows_17_1_1_3() {
+    let ack = String::from_utf8(parts().build().unwrap()).unwrap();
+    assert_eq!(
+        ack,
+        "ACK sip:bob@biloxi.example.com SIP/2.0\r\n\
+         Via: SIP/2.0/UDP pc33.atlanta.example.com;branch=z9hG4bKnashds8\r\n\
+         Route: <sip:p1.example.com;lr>\r\n\
+         Route: <sip:p2.example.com;lr>\r\n\
+         Max-Forwards: 70\r\n\
+         From: Alice <sip:alice@atlanta.example.com>;tag=1928301774\r\n\
+         To: Bob <sip:bob@biloxi.example.com>;tag=a6c85cf\r\n\
+         Call-ID: a84b4c76e66710@pc33.atlanta.example.com\r\n\
+         CSeq: 314159 ACK\r\n\
+         Content-Length: 0\r\n\r\n"
+    );
+}
+
+/// Header injection and empty mandatory values are refused, not serialized.
+#[test]
+fn ack_builder_refuses_crlf_and_empty() {
+    let mut p = parts();
+    p.to = "Bob <sip:bob@b>;tag=x\r\nEvil: 1".into();
+    assert_eq!(p.build(), Err(AckError::InvalidValue("To")));
+    let mut p = parts();
+    p.call_id = String::new();
+    assert_eq!(p.build(), Err(AckError::InvalidValue("Call-ID")));
+    let mut p = parts();
+    p.routes.push("<sip:x>\n".into());
+    assert_eq!(p.build(), Err(AckError::InvalidValue("Route")));
+}
+
+/// The ACK bytes from the builder are what the client INVITE machine sends.
+#[test]
+fn client_invite_sends_the_built_ack() {
+    let now = Instant::now();
+    let mut tx = ClientInviteTx::new(
+        now,
+        TimerConfig::default(),
+        Reliability::Unreliable,
+        b"INVITE".to_vec().into(),
+    );
+    let mut buf = Vec::new();
+    let _ = tx.poll_transmit(now, &mut buf);
+    buf.clear();
+    tx.handle_response(now, 486, || parts().build().unwrap_or_default())
+        .unwrap();
+    let t = tx.poll_transmit(now, &mut buf).unwrap();
+    assert_eq!(t.kind, crate::TransmitKind::Ack);
+    assert_eq!(buf, parts().build().unwrap());
+}
+
+/// Status codes outside 100..=699 from the peer are `PeerMisbehaved`, and change nothing.
+#[test]
+fn invalid_peer_status_is_peer_misbehaviour() {
+    let now = Instant::now();
+    let cfg = TimerConfig::default();
+    let mut ci = ClientInviteTx::new(now, cfg, Reliability::Unreliable, Box::default());
+    for bad in [0, 99, 700, u16::MAX] {
+        assert_eq!(
+            ci.handle_response(now, bad, Vec::new),
+            Err(TxError::PeerMisbehaved(PeerError::InvalidStatus(bad)))
+        );
+    }
+    assert_eq!(ci.state_name(), "Calling");
+    let mut cn = ClientNonInviteTx::new(now, cfg, Reliability::Unreliable, Box::default());
+    assert!(cn.handle_response(now, 1000).is_err());
+    assert_eq!(cn.state_name(), "Trying");
+}
+
+/// Absurd configuration (durations near `Duration::MAX`) never panics: deadlines that would
+/// overflow `Instant` stay unarmed.
+#[test]
+fn huge_timer_values_do_not_panic() {
+    let now = Instant::now();
+    let cfg = TimerConfig {
+        t1: Duration::MAX,
+        t2: Duration::MAX,
+        t4: Duration::MAX,
+        timer_d: Duration::MAX,
+        timer_c: Some(Duration::MAX),
+        fr_timer: None,
+    };
+    let mut ci = ClientInviteTx::new(now, cfg, Reliability::Unreliable, Box::default());
+    assert_eq!(ci.poll_timeout(), None);
+    ci.handle_response(now, 180, Vec::new).unwrap();
+    ci.handle_response(now, 486, Vec::new).unwrap();
+    ci.handle_timeout(now);
+    let mut si = ServerInviteTx::new(now, cfg, Reliability::Unreliable);
+    si.handle_tu_response(now, 500, Box::default()).unwrap();
+    si.handle_timeout(now);
+    let mut sn = ServerNonInviteTx::new(now, cfg, Reliability::Unreliable);
+    sn.handle_tu_response(now, 200, Box::default()).unwrap();
+    let mut cn = ClientNonInviteTx::new(now, cfg, Reliability::Unreliable, Box::default());
+    cn.handle_timeout(now);
+    assert_eq!(cfg.t1_x64(), Duration::MAX);
+}
+
+/// Early and spurious `handle_timeout` calls do nothing.
+#[test]
+fn spurious_timeout_is_a_noop() {
+    let now = Instant::now();
+    let mut tx = Transaction::ClientInvite(ClientInviteTx::new(
+        now,
+        TimerConfig::default(),
+        Reliability::Unreliable,
+        b"INVITE".to_vec().into(),
+    ));
+    let mut buf = Vec::new();
+    let _ = tx.poll_transmit(now, &mut buf);
+    let deadline = tx.poll_timeout();
+    tx.handle_timeout(now);
+    tx.handle_timeout(now + Duration::from_millis(499));
+    assert_eq!(tx.poll_timeout(), deadline);
+    assert!(tx.poll_transmit(now, &mut buf).is_none());
+    assert_eq!(tx.poll_event(), None);
+}
+
+/// RFC 3261 Appendix A / §16.6 constraints on the configuration.
+#[test]
+fn config_validation() {
+    assert_eq!(TimerConfig::default().validate(true), Ok(()));
+    assert_eq!(TimerConfig::proxy().validate(true), Ok(()));
+    let bad = TimerConfig {
+        t1: Duration::ZERO,
+        ..TimerConfig::default()
+    };
+    assert_eq!(bad.validate(false), Err(ConfigError::ZeroT1));
+    let bad = TimerConfig {
+        t2: Duration::from_millis(100),
+        ..TimerConfig::default()
+    };
+    assert_eq!(bad.validate(false), Err(ConfigError::T2BelowT1));
+    let short_c = TimerConfig {
+        timer_c: Some(Duration::from_secs(60)),
+        ..TimerConfig::default()
+    };
+    assert_eq!(short_c.validate(true), Err(ConfigError::TimerCTooShort));
+    assert_eq!(short_c.validate(false), Ok(()));
+}
+
+/// Timer table: ties go to the earlier letter, and `pop_expired` disarms.
+#[test]
+fn timer_table_pops_in_deadline_order() {
+    let now = Instant::now();
+    let mut t = crate::TimerTable::default();
+    t.set(TxTimer::B, now, Duration::from_millis(5));
+    t.set(TxTimer::A, now, Duration::from_millis(5));
+    t.set(TxTimer::D, now, Duration::from_millis(1));
+    assert_eq!(t.next_timeout(), Some(now + Duration::from_millis(1)));
+    let later = now + Duration::from_millis(10);
+    assert_eq!(t.pop_expired(later), Some(TxTimer::D));
+    assert_eq!(t.pop_expired(later), Some(TxTimer::A));
+    assert_eq!(t.pop_expired(later), Some(TxTimer::B));
+    assert_eq!(t.pop_expired(later), None);
+}
+
+/// The "Terminated" event is emitted exactly once.
+#[test]
+fn terminated_is_reported_once() {
+    let now = Instant::now();
+    let mut tx = ServerNonInviteTx::new(now, TimerConfig::default(), Reliability::Reliable);
+    tx.handle_tu_response(now, 200, Box::default()).unwrap();
+    tx.handle_transport_error(now);
+    tx.handle_timeout(now + Duration::from_secs(100));
+    assert_eq!(tx.poll_event(), Some(TxEvent::Terminated));
+    assert_eq!(tx.poll_event(), None);
+}
+
+/// Memory per transaction: the inline size of each machine (message bytes live on the heap,
+/// owned by the machine: the request or the last response, plus the ACK for a client INVITE
+/// in `Completed`). Target: at most 1.5 KB per transaction including its key.
+#[test]
+fn transaction_sizes_stay_small() {
+    let sizes = [
+        ("ClientInviteTx", size_of::<ClientInviteTx>()),
+        ("ClientNonInviteTx", size_of::<ClientNonInviteTx>()),
+        ("ServerInviteTx", size_of::<ServerInviteTx>()),
+        ("ServerNonInviteTx", size_of::<ServerNonInviteTx>()),
+        ("Transaction", size_of::<Transaction>()),
+        ("TxKey", size_of::<TxKey>()),
+    ];
+    for (name, s) in sizes {
+        println!("size_of::<{name}>() = {s}");
+        assert!(s <= 512, "{name} is {s} bytes");
+    }
+    assert!(size_of::<Transaction>() + size_of::<TxKey>() * 2 <= 1536);
+}
