@@ -53,11 +53,9 @@ impl Shared {
     /// has none).
     pub(crate) fn is_local(&self, host: &[u8], port: Option<u16>) -> bool {
         let p = port.unwrap_or(5060);
+        let ip = parse_ip(host).map(super::text::canonical_ip);
         self.sockets.iter().any(|s| {
-            let ip_match = parse_ip(host).is_some_and(|ip| {
-                super::text::canonical_ip(ip) == super::text::canonical_ip(s.addr.ip())
-            });
-            (ip_match && s.addr.port() == p)
+            (ip == Some(super::text::canonical_ip(s.addr.ip())) && s.addr.port() == p)
                 || s.advertise.as_ref().is_some_and(|(h, ap)| {
                     same_host(h.as_bytes(), host) && ap.unwrap_or(s.addr.port()) == p
                 })

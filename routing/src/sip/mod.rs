@@ -16,8 +16,30 @@
 //! re-encoding. Nothing panics on any input; every bad input is answered or counted in
 //! [`Stats`].
 //!
+//! Configuration read here (Kamailio names and defaults):
+//! - core: `alias` (extra `myself` names, `host[:port]`, no port = any port), `server_header`
+//!   (default `Server: ferrosip`), `server_signature` (default yes), `sip_warning` (default no:
+//!   a `Warning: 392` debugging header on local replies); listen addresses and `advertise` come
+//!   from [`crate::api::WorkerEnv::sockets`];
+//! - `modparam("maxfwd", "max_limit", 70)`: highest Max-Forwards passed on;
+//! - `modparam("sanity", ...)`: `default_checks` (3047), `uri_checks` (7), `proxy_require`
+//!   (empty: every Proxy-Require gets 420), `autodrop` (1: a failed check stops the script),
+//!   `noreply` (0).
+//!
+//! Return codes follow Kamailio: positive true, negative false, 0 stops the script.
+//! `forward()` returns 1 when queued, a negative value on failure (kept for `sl_reply_error`),
+//! and 0 after answering 483 (Max-Forwards 0, RFC 3261 §16.6 step 3, unless
+//! `mf_process_maxfwd_header` ran) or 482 (loop, §16.3 step 4). Stateless branches are
+//! `z9hG4bK<16 hex: transaction hash>.<8 hex: loop hash>` (§16.11): the transaction part hashes
+//! the received top branch when it carries the magic cookie, else the top Via, tags, Call-ID,
+//! CSeq number and R-URI; the loop part hashes the outgoing R-URI, Call-ID, From-tag, CSeq
+//! number, Route and Proxy-Require. A Via of ours with the same loop part means a loop.
+//!
 //! Known limits: name resolution (for non-literal destinations) blocks the worker, with a
-//! small per-router cache (`resolve.rs`); no RFC 3263 NAPTR/SRV.
+//! small per-router cache (`resolve.rs`); no RFC 3263 NAPTR/SRV. A listen socket bound to a
+//! wildcard address should be given an `advertise` address, or our Via carries `0.0.0.0`.
+//! `onsend_route` runs once per forwarded copy after `request_route` has finished (not during
+//! `forward()`), so `drop` there cancels that copy.
 
 mod ctx;
 mod hash;

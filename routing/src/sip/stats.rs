@@ -27,3 +27,20 @@ pub struct Stats {
     /// ACKs to our own stateless replies, absorbed (Kamailio sl's ACK filter).
     pub acks_absorbed: u64,
 }
+
+impl std::ops::AddAssign<&Self> for Stats {
+    /// Adds another worker's counters (for process-wide totals).
+    fn add_assign(&mut self, o: &Self) {
+        self.rx_requests += o.rx_requests;
+        self.rx_replies += o.rx_replies;
+        self.bad_requests += o.bad_requests;
+        self.bad_replies += o.bad_replies;
+        self.fwd_requests += o.fwd_requests;
+        self.fwd_replies += o.fwd_replies;
+        self.local_replies += o.local_replies;
+        self.dropped_replies += o.dropped_replies;
+        self.drops += o.drops;
+        self.send_errors += o.send_errors;
+        self.acks_absorbed += o.acks_absorbed;
+    }
+}

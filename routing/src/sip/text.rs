@@ -350,10 +350,6 @@ impl<'a> ViaScan<'a> {
             } else if pname.eq_ignore_ascii_case(b"maddr") {
                 s.maddr = value;
             }
-            if pname.is_empty() && value.is_none() {
-                // `;;` - tolerate, but avoid spinning.
-                continue;
-            }
         }
         Some(s)
     }
