@@ -40,6 +40,9 @@ impl AckParts {
 
     /// Serializes the ACK (RFC 3261 §17.1.1.3): no body, `Content-Length: 0`. Fails, rather
     /// than emit a broken message, when a value holds CR/LF/NUL or a mandatory one is empty.
+    ///
+    /// # Errors
+    /// [`AckError::InvalidValue`] names the first field that is empty or holds CR/LF/NUL.
     pub fn build(&self) -> Result<Vec<u8>, AckError> {
         check("Request-URI", &self.request_uri)?;
         check("Via", &self.via)?;

@@ -253,6 +253,9 @@ impl ClientInviteTx {
     /// when the machine must ACK a 300-699 itself (§17.1.1.3); build it with
     /// [`AckParts::build`](crate::AckParts::build). Every response that must reach the TU
     /// queues [`TxEvent::Response`].
+    ///
+    /// # Errors
+    /// [`TxError::PeerMisbehaved`] for a status outside 100..=699; the state is unchanged.
     pub fn handle_response(
         &mut self,
         now: Instant,

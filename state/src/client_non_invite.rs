@@ -155,6 +155,9 @@ impl ClientNonInviteTx {
 
     /// A response matched this transaction (RFC 3261 §17.1.3); responses for the TU queue
     /// [`TxEvent::Response`], retransmitted finals in `Completed` are absorbed.
+    ///
+    /// # Errors
+    /// [`TxError::PeerMisbehaved`] for a status outside 100..=699; the state is unchanged.
     pub fn handle_response(&mut self, now: Instant, status: u16) -> Result<Disposition, TxError> {
         let st = StatusCode::from_peer(status)?;
         let cx = &mut self.cx;

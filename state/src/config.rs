@@ -97,6 +97,9 @@ impl TimerConfig {
 
     /// Checks the RFC 3261 Appendix A / §16.6 constraints. Timer C is only checked to be
     /// above 3 minutes when `strict_timer_c` is set (tests use shorter values).
+    ///
+    /// # Errors
+    /// The first violated constraint, as a [`ConfigError`].
     pub fn validate(&self, strict_timer_c: bool) -> Result<(), ConfigError> {
         if self.t1.is_zero() {
             return Err(ConfigError::ZeroT1);

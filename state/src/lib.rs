@@ -24,6 +24,30 @@
 //! drained (a final response may still be queued on a reliable transport), remove the
 //! transaction from the [`TxTable`].
 //!
+//! # Example
+//! ```
+//! use std::time::{Duration, Instant};
+//! use ferrosip_state::{ClientNonInviteTx, Reliability, StatusCode, TimerConfig, TxEvent};
+//!
+//! let now = Instant::now(); // the engine's clock: this crate never reads one
+//! let request = b"OPTIONS sip:b@example.com SIP/2.0\r\n...".to_vec().into_boxed_slice();
+//! let mut tx =
+//!     ClientNonInviteTx::new(now, TimerConfig::default(), Reliability::Unreliable, request);
+//! let mut buf = Vec::new();
+//! let first = tx.poll_transmit(now, &mut buf).expect("first send");
+//! assert!(!first.retransmission); // engine: send buf, then clear it
+//! buf.clear();
+//! // Timer E (T1 = 500 ms) asks for a retransmission.
+//! let e = tx.poll_timeout().expect("Timer E armed");
+//! assert_eq!(e, now + Duration::from_millis(500));
+//! tx.handle_timeout(e);
+//! assert!(tx.poll_transmit(e, &mut buf).expect("resend").retransmission);
+//! // The 200 arrives: it goes to the TU; Timer K (T4) absorbs its retransmissions.
+//! tx.handle_response(e, 200).expect("valid status");
+//! assert_eq!(tx.poll_event(), Some(TxEvent::Response(StatusCode::new(200).unwrap())));
+//! assert_eq!(tx.poll_timeout(), Some(e + Duration::from_secs(5)));
+//! ```
+//!
 //! See [`manual`] for the design rationale and the RFC mapping.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

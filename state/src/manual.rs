@@ -53,7 +53,8 @@
 //! CANCEL has its own non-INVITE server transaction (key method `CANCEL`). The engine finds
 //! the INVITE's server transaction with the same branch/sent-by and method `INVITE` and calls
 //! [`ServerInviteTx::handle_cancel`](crate::ServerInviteTx::handle_cancel), which returns the
-//! 487 decision. A client may ask [`ClientInviteTx::can_cancel`](crate::ClientInviteTx::can_cancel).
+//! 487 decision. A client may ask
+//! [`ClientInviteTx::can_cancel`](crate::ClientInviteTx::can_cancel).
 //!
 //! # Table and timer queue (STYLE L8, ARCHITECTURE decision 4)
 //! [`TxTable`](crate::TxTable) matches per §17.1.3/§17.2.3 (the RFC 2543 fallback is out of

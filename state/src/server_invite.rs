@@ -246,6 +246,10 @@ impl ServerInviteTx {
     /// The TU's response to send (RFC 3261 §17.2.1): 1xx keeps `Proceeding`, 2xx moves to
     /// `Accepted` (RFC 6026), 300-699 to `Completed`. A response the state forbids is
     /// [`Misuse`] and changes nothing.
+    ///
+    /// # Errors
+    /// [`TxError::ApiMisuse`] for an invalid status, a response after the final one, or a non-2xx
+    /// in `Accepted`; nothing is sent.
     pub fn handle_tu_response(
         &mut self,
         now: Instant,

@@ -120,6 +120,10 @@ impl ServerNonInviteTx {
     /// The TU's response (RFC 3261 §17.2.2): 1xx → `Proceeding`, 200-699 → `Completed`
     /// (Timer J, zero on reliable transports). After the final, further responses are
     /// [`Misuse`] and discarded.
+    ///
+    /// # Errors
+    /// [`TxError::ApiMisuse`] for an invalid status or a response after the final one; nothing is
+    /// sent.
     pub fn handle_tu_response(
         &mut self,
         now: Instant,

@@ -297,6 +297,10 @@ impl<T> TxTable<T> {
 
     /// Accepts a new transaction, or refuses it with a typed reason (STYLE L8): full table →
     /// 503, existing key → route to that transaction, oversized key → 400.
+    ///
+    /// # Errors
+    /// [`InsertError`] with the value handed back: `Full` (answer 503), `Duplicate` (route to the
+    /// existing transaction) or `KeyTooLong`.
     pub fn insert(&mut self, key: TxKey, value: T) -> Result<TxHandle, InsertError<T>> {
         if key.too_long() {
             self.stats.refused_key_too_long += 1;

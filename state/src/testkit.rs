@@ -93,7 +93,7 @@ impl SimEndpoint {
         self.sent
             .iter()
             .filter(|(_, t, _)| pred(t))
-            .map(|(d, _, _)| d.as_millis() as u64)
+            .map(|(d, _, _)| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
             .collect()
     }
 
@@ -105,7 +105,7 @@ impl SimEndpoint {
         self.events
             .iter()
             .find(|(_, x)| *x == e)
-            .map(|(d, _)| d.as_millis() as u64)
+            .map(|(d, _)| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
     }
 }
 

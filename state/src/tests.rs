@@ -14,6 +14,7 @@ macro_rules! assert_matches {
 
 mod client_invite;
 mod client_non_invite;
+mod engine_loop;
 mod misc;
 mod server_invite;
 mod server_non_invite;
