@@ -213,3 +213,93 @@ fn transaction_sizes_stay_small() {
     }
     assert!(size_of::<Transaction>() + size_of::<TxKey>() * 2 <= 1536);
 }
+
+/// No panics on any input sequence: a seeded xorshift drives random inputs (any status,
+/// any order, any time jump, reliable or not) into all four machines; invariants: once
+/// `Terminated`, no timer is armed, and `Terminated` is reported exactly once.
+#[test]
+fn random_input_sequences_never_panic() {
+    let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let t0 = Instant::now();
+    for round in 0..400 {
+        let rel = if round % 2 == 0 {
+            Reliability::Unreliable
+        } else {
+            Reliability::Reliable
+        };
+        let cfg = if round % 3 == 0 {
+            TimerConfig::proxy()
+        } else {
+            TimerConfig::default()
+        };
+        let mut now = t0;
+        let mut tx = match round % 4 {
+            0 => Transaction::ClientInvite(ClientInviteTx::new(now, cfg, rel, Box::default())),
+            1 => {
+                Transaction::ClientNonInvite(ClientNonInviteTx::new(now, cfg, rel, Box::default()))
+            }
+            2 => Transaction::ServerInvite(ServerInviteTx::new(now, cfg, rel)),
+            _ => Transaction::ServerNonInvite(ServerNonInviteTx::new(now, cfg, rel)),
+        };
+        let mut terminated_events = 0;
+        let mut buf = Vec::new();
+        for _ in 0..60 {
+            let r = next();
+            let code = u16::try_from(r % 800).unwrap_or(0);
+            now += Duration::from_millis(r % 40_000);
+            match (&mut tx, (r >> 32) % 5) {
+                (_, 0) => tx.handle_timeout(now),
+                (_, 1) => {
+                    let _ = tx.handle_transport_error(now);
+                }
+                (Transaction::ClientInvite(t), _) => {
+                    let _ = t.handle_response(now, code, Vec::new);
+                    let _ = t.can_cancel();
+                }
+                (Transaction::ClientNonInvite(t), _) => {
+                    let _ = t.handle_response(now, code);
+                }
+                (Transaction::ServerInvite(t), 2) => {
+                    let _ = t.handle_cancel(now);
+                }
+                (Transaction::ServerInvite(t), 3) => {
+                    let input = if r & 1 == 0 {
+                        crate::InviteInput::Ack
+                    } else {
+                        crate::InviteInput::Invite
+                    };
+                    let _ = t.handle_request(now, input);
+                }
+                (Transaction::ServerInvite(t), _) => {
+                    let _ = t.handle_tu_response(now, code, Box::default());
+                }
+                (Transaction::ServerNonInvite(t), 2) => {
+                    let _ = t.handle_request(now);
+                }
+                (Transaction::ServerNonInvite(t), _) => {
+                    let _ = t.handle_tu_response(now, code, Box::default());
+                }
+            }
+            while let Some(e) = tx.poll_event() {
+                if e == TxEvent::Terminated {
+                    terminated_events += 1;
+                }
+            }
+            while tx.poll_transmit(now, &mut buf).is_some() {}
+            if tx.is_terminated() {
+                assert_eq!(tx.poll_timeout(), None, "{:?}", tx.kind());
+            }
+            if let Some(d) = tx.poll_timeout() {
+                assert!(d >= t0);
+            }
+        }
+        assert!(terminated_events <= 1);
+        assert_eq!(terminated_events == 1, tx.is_terminated());
+    }
+}
