@@ -122,8 +122,60 @@ struct Target {
     proto: Proto,
 }
 
-/// Why a forward or reply could not be done; `sl_reply_error()` answers with it.
-type Failure = (u16, &'static str);
+/// Why `forward()` did not send (their bytes or our configuration, never a bug of ours);
+/// `sl_reply_error()` answers with [`Failure::status`] and [`Failure::reason`], the one
+/// place these map to the wire (STYLE L7).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Failure {
+    /// The destination host does not resolve.
+    Unresolvable,
+    /// The destination is not a usable unicast address, or its text is not a host.
+    BadDestination,
+    /// The destination URI does not parse.
+    BadUri,
+    /// The destination URI is not `sip:`/`sips:` (RFC 3261 §8.2.2.1).
+    UnsupportedScheme,
+    /// No listen socket of the destination's transport and address family.
+    NoSocket,
+    /// The script's edits and the forward's edits overlap.
+    ConflictingEdits,
+    /// A reply has no Request-URI to forward to.
+    NoRequestUri,
+    /// Max-Forwards reached 0 (RFC 3261 §16.6 step 3).
+    TooManyHops,
+    /// The request already went through us unchanged (RFC 3261 §16.3 step 4).
+    LoopDetected,
+}
+
+impl Failure {
+    /// The response status for `sl_reply_error()`.
+    pub(crate) fn status(self) -> u16 {
+        match self {
+            Self::Unresolvable => 478,
+            Self::BadDestination | Self::BadUri => 400,
+            Self::UnsupportedScheme => 416,
+            Self::NoSocket => 503,
+            Self::ConflictingEdits | Self::NoRequestUri => 500,
+            Self::TooManyHops => 483,
+            Self::LoopDetected => 482,
+        }
+    }
+
+    /// The reason phrase for `sl_reply_error()`.
+    pub(crate) fn reason(self) -> &'static str {
+        match self {
+            Self::Unresolvable => "Unresolvable destination",
+            Self::BadDestination => "Bad destination address",
+            Self::BadUri => "Bad destination URI",
+            Self::UnsupportedScheme => "Unsupported URI Scheme",
+            Self::NoSocket => "No socket for the destination transport",
+            Self::ConflictingEdits => "Conflicting message edits",
+            Self::NoRequestUri => "No Request-URI",
+            Self::TooManyHops => "Too Many Hops",
+            Self::LoopDetected => "Loop Detected",
+        }
+    }
+}
 
 /// The context of one message while its routes run. Implements [`Host`].
 pub(crate) struct MsgCtx<'m, 'r> {
@@ -401,14 +453,16 @@ impl<'m, 'r> MsgCtx<'m, 'r> {
     /// `sl_reply_error()`: answers with the last internal error (Kamailio `err2reason`),
     /// 500 when none was recorded.
     fn sl_reply_error(&mut self) -> i32 {
-        let (code, reason) = self.last_error.unwrap_or((500, "Server Internal Error"));
+        let (code, reason) = self
+            .last_error
+            .map_or((500, "Server Internal Error"), |f| (f.status(), f.reason()));
         self.send_reply(code, reason.as_bytes(), b"")
     }
 
     fn fail(&mut self, f: Failure) -> i32 {
         self.last_error = Some(f);
         self.stats.send_errors += 1;
-        tracing::debug!(target: "ferrosip::sip", code = f.0, reason = f.1, "forward failed");
+        tracing::debug!(target: "ferrosip::sip", reason = f.reason(), "forward failed");
         -1
     }
 
@@ -424,10 +478,7 @@ impl<'m, 'r> MsgCtx<'m, 'r> {
 
     /// Resolves a destination (host, port, transport) into an address.
     fn resolve(&mut self, host: &str, port: Option<u16>, proto: Proto) -> Result<Target, Failure> {
-        let ip = self
-            .resolver
-            .resolve(host)
-            .ok_or((478, "Unresolvable destination"))?;
+        let ip = self.resolver.resolve(host).ok_or(Failure::Unresolvable)?;
         let default_port = if proto == Proto::Tls || proto == Proto::Wss {
             5061
         } else {
@@ -439,7 +490,7 @@ impl<'m, 'r> MsgCtx<'m, 'r> {
             IpAddr::V6(v6) => v6.is_unspecified() || v6.is_multicast(),
         };
         if unusable {
-            return Err((400, "Bad destination address"));
+            return Err(Failure::BadDestination);
         }
         Ok(Target {
             addr: SocketAddr::new(ip, port),
@@ -469,23 +520,23 @@ impl<'m, 'r> MsgCtx<'m, 'r> {
                 return Ok(t);
             }
             let (hh, hp, _) = split_host_port(h.as_bytes());
-            let hh = std::str::from_utf8(hh).map_err(|_| (400, "Bad destination host"))?;
+            let hh = std::str::from_utf8(hh).map_err(|_| Failure::BadDestination)?;
             return self.resolve(hh, port.or(hp), force.unwrap_or(Proto::Udp));
         }
         if let Some(du) = self.du {
             return self.uri_target(du, force);
         }
-        let ruri = self.ruri_str().ok_or((500, "No Request-URI"))?;
+        let ruri = self.ruri_str().ok_or(Failure::NoRequestUri)?;
         self.uri_target(ruri, force)
     }
 
     /// Destination from a SIP URI: host, port, `transport=` (default UDP, TLS for sips).
     fn uri_target(&mut self, uri: &str, force: Option<Proto>) -> Result<Target, Failure> {
-        let u = Uri::parse(uri).map_err(|_| (400, "Bad destination URI"))?;
+        let u = Uri::parse(uri).map_err(|_| Failure::BadUri)?;
         let secure = match u.scheme {
             Scheme::Sip => false,
             Scheme::Sips => true,
-            Scheme::Tel | Scheme::Other => return Err((416, "Unsupported URI Scheme")),
+            Scheme::Tel | Scheme::Other => return Err(Failure::UnsupportedScheme),
         };
         let transport = u
             .param("transport")
@@ -513,15 +564,16 @@ impl<'m, 'r> MsgCtx<'m, 'r> {
             Err(f) => return self.fail(f),
         };
         let Some(sock) = self.pick_socket(target.proto, target.addr.ip()) else {
-            return self.fail((503, "No socket for the destination transport"));
+            return self.fail(Failure::NoSocket);
         };
         let m = self.msg;
         let buf = self.buf();
         // Max-Forwards (RFC 3261 §16.6 step 3).
         let mf = m.max_forwards();
         if !self.maxfwd_done && mf == Some(0) {
-            self.last_error = Some((483, "Too Many Hops"));
-            self.send_reply(483, b"Too Many Hops", b"");
+            let f = Failure::TooManyHops;
+            self.last_error = Some(f);
+            self.send_reply(f.status(), f.reason().as_bytes(), b"");
             return 0;
         }
         // Loop detection (RFC 3261 §16.3 step 4).
@@ -536,8 +588,9 @@ impl<'m, 'r> MsgCtx<'m, 'r> {
                 })
         });
         if looped {
-            self.last_error = Some((482, "Loop Detected"));
-            self.send_reply(482, b"Loop Detected", b"");
+            let f = Failure::LoopDetected;
+            self.last_error = Some(f);
+            self.send_reply(f.status(), f.reason().as_bytes(), b"");
             return 0;
         }
         self.edits.replay(self.fwd);
@@ -619,7 +672,7 @@ impl<'m, 'r> MsgCtx<'m, 'r> {
             usize::try_from(buf.len() as isize + self.fwd.len_delta().max(0)).unwrap_or(buf.len());
         let mut data = Vec::with_capacity(cap);
         if self.fwd.apply(buf, &mut data).is_err() {
-            return self.fail((500, "Conflicting message edits"));
+            return self.fail(Failure::ConflictingEdits);
         }
         self.sent.push(self.out.len());
         self.out.push(Transmit {

@@ -314,11 +314,13 @@ fn reply(ctx: &mut MsgCtx<'_, '_>, script: &Script, vars: &mut ScriptVars) {
         ctx.stats.send_errors += 1;
         return;
     };
-    let host = next.received.unwrap_or(next.host);
     let default_port = if proto == Proto::Tls { 5061 } else { 5060 };
-    let port = match next.rport {
-        Some(Some(p)) if p != 0 => p,
-        _ => next.port.filter(|&p| p != 0).unwrap_or(default_port),
+    let sent_by_port = next.port.filter(|&p| p != 0).unwrap_or(default_port);
+    let (host, port) = match (next.maddr, next.rport) {
+        // Unreliable transport with maddr: there, on the sent-by port (RFC 3261 §18.2.2).
+        (Some(maddr), _) if proto == Proto::Udp => (maddr, sent_by_port),
+        (_, Some(Some(p))) if p != 0 => (next.received.unwrap_or(next.host), p),
+        _ => (next.received.unwrap_or(next.host), sent_by_port),
     };
     let Some(ip) = ctx.resolver.resolve(host) else {
         ctx.stats.send_errors += 1;

@@ -137,6 +137,15 @@ fn reply_pops_our_via_and_goes_to_rport() {
         .replace("client.example.com:5062", "192.0.2.8:5062");
     let out = handle(&mut r, plain.as_bytes());
     assert_eq!(out[0].dst, "192.0.2.8:5062".parse::<SocketAddr>().unwrap());
+    // maddr on UDP wins (RFC 3261 §18.2.2).
+    let maddr = RESPONSE.replace(";rport=40000", ";maddr=192.0.2.50;rport=40000");
+    let out = handle(&mut r, maddr.as_bytes());
+    assert_eq!(out[0].dst, "192.0.2.50:5062".parse::<SocketAddr>().unwrap());
+    // Over TCP: to received and rport, on TCP.
+    let tcp = RESPONSE.replace("SIP/2.0/UDP client", "SIP/2.0/TCP client");
+    let out = handle(&mut r, tcp.as_bytes());
+    assert_eq!((out[0].proto, out[0].local), (Proto::Tcp, Some(1)));
+    assert_eq!(out[0].dst, "192.0.2.7:40000".parse::<SocketAddr>().unwrap());
 }
 
 #[test]
