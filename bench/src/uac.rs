@@ -1,0 +1,690 @@
+//! The client side of every scenario (uac, register, options, message): starts calls at the
+//! offered rate, runs each call's transactions with the RFC 3261 UDP retransmission timers
+//! (§17.1.1.2 Timer A/B for INVITE, §17.1.2.2 Timer E/F for the others), answers digest
+//! challenges (§22.2), measures each request's time to its final 2xx, and counts every
+//! deviation. Sans-IO: the worker feeds it datagrams and time, and sends what it queues in
+//! [`Uac::out`].
+//!
+//! The transaction machines of `ferrosip-state` were not available when this was written, so
+//! the timers live here: one pending deadline per call, kept in a binary heap with lazy
+//! deletion (an entry whose call, generation or deadline no longer match is skipped).
+
+use crate::cli::{RegThen, Scenario};
+use crate::digest::Challenge;
+use crate::sip::{push_body, push_hex, push_u64, sdp, Dest, Outbox, Setup};
+use crate::stats::{Counters, Fail, Hists, Kind};
+use crate::users::User;
+use bumpalo::Bump;
+use ferrosip_parser::{parse, parse_name_addr, parse_name_addr_list, HeaderName, Message, Method};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+/// The most calls one worker holds at once, whatever `-l` says (each holds a few hundred
+/// bytes plus its last request).
+pub const MAX_CALLS_PER_WORKER: u64 = 500_000;
+
+/// The most Route entries taken from a 2xx's Record-Route (a peer could send thousands).
+const MAX_ROUTES: usize = 16;
+
+/// One request/response exchange of a call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step {
+    Invite,
+    Bye,
+    Register,
+    Reregister,
+    Options,
+    Message,
+}
+
+impl Step {
+    fn method(self) -> &'static str {
+        match self {
+            Self::Invite => "INVITE",
+            Self::Bye => "BYE",
+            Self::Register | Self::Reregister => "REGISTER",
+            Self::Options => "OPTIONS",
+            Self::Message => "MESSAGE",
+        }
+    }
+
+    fn kind(self) -> Kind {
+        match self {
+            Self::Invite => Kind::Invite,
+            Self::Bye => Kind::Bye,
+            Self::Register => Kind::Register,
+            Self::Reregister => Kind::Refresh,
+            Self::Options => Kind::Options,
+            Self::Message => Kind::Message,
+        }
+    }
+}
+
+fn steps(setup: &Setup) -> &'static [Step] {
+    match setup.scenario {
+        Scenario::Uac | Scenario::Uas => &[Step::Invite, Step::Bye],
+        Scenario::Register => match setup.reg_then {
+            RegThen::None => &[Step::Register],
+            RegThen::Refresh | RegThen::Unregister => &[Step::Register, Step::Reregister],
+        },
+        Scenario::Options => &[Step::Options],
+        Scenario::Message => &[Step::Message],
+    }
+}
+
+/// One call (or registration, ping...) in progress.
+#[derive(Debug, Default)]
+struct Call {
+    gen: u32,
+    live: bool,
+    seq: u64,
+    step: usize,
+    holding: bool,
+    proceeding: bool,
+    cseq: u32,
+    branch_n: u32,
+    txn_start: u64,
+    retx_iv: u64,
+    retx_at: u64,
+    deadline: u64,
+    timer_at: u64,
+    auth_tries: u8,
+    nc: u32,
+    challenge: Option<Challenge>,
+    proxy_auth: bool,
+    call_id: String,
+    from_tag: String,
+    branch: String,
+    to_tag: String,
+    target: String,
+    routes: Vec<String>,
+    req: Vec<u8>,
+    ack: Vec<u8>,
+    user: Option<User>,
+}
+
+/// The client engine of one worker.
+pub struct Uac {
+    setup: Setup,
+    steps: &'static [Step],
+    calls: Vec<Call>,
+    free: Vec<u32>,
+    active: u64,
+    timers: BinaryHeap<Reverse<(u64, u32, u32)>>,
+    /// Messages to send.
+    pub out: Outbox,
+    /// Counters since the last report.
+    pub counters: Counters,
+    /// Latencies since the last report.
+    pub hists: Hists,
+    started: u64,
+    local: String,
+    local_ip: String,
+    remote_host: String,
+    sdp: String,
+    credit: f64,
+    rate: f64,
+    last_tick: u64,
+    next_ramp: u64,
+    stopping: bool,
+    arena: Bump,
+}
+
+impl Uac {
+    /// A client engine; `setup.local` must hold the bound address.
+    pub fn new(setup: Setup) -> Self {
+        let local_ip = match setup.local {
+            std::net::SocketAddr::V4(a) => a.ip().to_string(),
+            std::net::SocketAddr::V6(a) => format!("[{}]", a.ip()),
+        };
+        let local = format!("{local_ip}:{}", setup.local.port());
+        let remote_host = match setup.remote {
+            std::net::SocketAddr::V4(a) => format!("{}:{}", a.ip(), a.port()),
+            std::net::SocketAddr::V6(a) => format!("[{}]:{}", a.ip(), a.port()),
+        };
+        let sdp = sdp(local_ip.trim_start_matches('[').trim_end_matches(']'));
+        Self {
+            steps: steps(&setup),
+            rate: setup.rate,
+            next_ramp: (setup.rate_interval * 1e6) as u64,
+            setup,
+            calls: Vec::new(),
+            free: Vec::new(),
+            active: 0,
+            timers: BinaryHeap::new(),
+            out: Outbox::default(),
+            counters: Counters::default(),
+            hists: Hists::default(),
+            started: 0,
+            local,
+            local_ip,
+            remote_host,
+            sdp,
+            credit: 0.0,
+            last_tick: 0,
+            stopping: false,
+            arena: Bump::new(),
+        }
+    }
+
+    /// Calls in progress.
+    pub fn active(&self) -> u64 {
+        self.active
+    }
+
+    /// The offered rate now (calls/s, this worker).
+    pub fn rate(&self) -> f64 {
+        if self.stopping {
+            0.0
+        } else {
+            self.rate
+        }
+    }
+
+    /// Stops starting calls (the calls in progress go on).
+    pub fn stop(&mut self) {
+        self.stopping = true;
+    }
+
+    /// True once no call will be started any more and none is in progress.
+    pub fn finished(&self) -> bool {
+        (self.stopping || self.started >= self.setup.max_calls) && self.active == 0
+    }
+
+    /// Ends every call in progress as [`Fail::Aborted`].
+    pub fn abort_all(&mut self) {
+        for c in &mut self.calls {
+            if c.live {
+                c.live = false;
+                c.gen = c.gen.wrapping_add(1);
+                self.counters.fail(Fail::Aborted);
+            }
+        }
+        self.active = 0;
+        self.timers.clear();
+    }
+
+    /// Advances time: ramps the rate, starts the calls that are due, fires due timers.
+    /// `now` is µs since the run started.
+    pub fn tick(&mut self, now: u64) {
+        if let Some(d) = self.setup.duration {
+            if now as f64 >= d * 1e6 {
+                self.stopping = true;
+            }
+        }
+        if self.setup.rate_increase != 0.0 && now >= self.next_ramp {
+            self.rate = (self.rate + self.setup.rate_increase).min(self.setup.rate_max);
+            self.next_ramp += (self.setup.rate_interval.max(0.001) * 1e6) as u64;
+        }
+        let dt = now.saturating_sub(self.last_tick) as f64 / 1e6;
+        self.last_tick = now;
+        if !self.stopping && self.started < self.setup.max_calls {
+            // At most one second's worth of backlog: a stalled worker does not burst later.
+            self.credit = (self.credit + self.rate * dt).min(self.rate.max(1.0));
+            while self.credit >= 1.0
+                && self.active < self.setup.limit
+                && self.started < self.setup.max_calls
+            {
+                self.credit -= 1.0;
+                self.start_call(now);
+            }
+        }
+        while let Some(&Reverse((at, slot, gen))) = self.timers.peek() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            let ok = self
+                .calls
+                .get(slot as usize)
+                .is_some_and(|c| c.live && c.gen == gen && c.timer_at == at);
+            if ok {
+                self.on_timer(slot, now);
+            }
+        }
+    }
+
+    fn start_call(&mut self, now: u64) {
+        let slot = if let Some(s) = self.free.pop() {
+            s
+        } else {
+            if self.calls.len() as u64 >= MAX_CALLS_PER_WORKER {
+                self.counters.table_full += 1;
+                return;
+            }
+            self.calls.push(Call::default());
+            (self.calls.len() - 1) as u32
+        };
+        let seq = self.started * self.setup.workers as u64 + self.setup.worker as u64;
+        self.started += 1;
+        self.active += 1;
+        self.counters.started += 1;
+        let user = self.setup.users.as_ref().map(|u| u.get(seq, &self.local_ip));
+        let (w, run) = (self.setup.worker as u64, u64::from(self.setup.run_id));
+        let c = &mut self.calls[slot as usize];
+        c.gen = c.gen.wrapping_add(1);
+        c.live = true;
+        c.seq = seq;
+        c.step = 0;
+        c.holding = false;
+        c.cseq = 0;
+        c.branch_n = 0;
+        c.challenge = None;
+        c.nc = 0;
+        c.to_tag.clear();
+        c.target.clear();
+        c.routes.clear();
+        c.ack.clear();
+        c.user = user;
+        let mut id = Vec::with_capacity(64);
+        push_hex(&mut id, u64::from(slot));
+        id.push(b'.');
+        push_hex(&mut id, u64::from(c.gen));
+        id.push(b'.');
+        push_hex(&mut id, w);
+        id.push(b'.');
+        push_hex(&mut id, run);
+        let tag = String::from_utf8_lossy(&id).into_owned();
+        c.from_tag.clear();
+        c.from_tag.push_str(&tag);
+        c.call_id.clear();
+        c.call_id.push_str(&tag);
+        c.call_id.push('@');
+        c.call_id.push_str(&self.local_ip);
+        self.begin_step(slot, now);
+    }
+
+    /// Sends the first request of the call's current step.
+    fn begin_step(&mut self, slot: u32, now: u64) {
+        let c = &mut self.calls[slot as usize];
+        c.holding = false;
+        c.auth_tries = 0;
+        c.txn_start = now;
+        self.send_request(slot, now);
+    }
+
+    /// Builds and sends the current step's request (a new transaction: new branch, CSeq+1).
+    fn send_request(&mut self, slot: u32, now: u64) {
+        let mut c = std::mem::take(&mut self.calls[slot as usize]);
+        let step = self.steps[c.step];
+        c.cseq += 1;
+        c.branch_n += 1;
+        c.proceeding = false;
+        set_branch(&mut c, &self.setup);
+        let mut req = std::mem::take(&mut c.req);
+        self.write_request(&mut req, &mut c, step.method(), true);
+        let ok = self.out.push(&req, Dest::Udp(self.setup.remote));
+        self.counters.sent += 1;
+        c.req = req;
+        c.retx_iv = self.setup.t1_us;
+        c.retx_at = if self.setup.tcp { 0 } else { now + self.setup.t1_us };
+        c.deadline = now + self.setup.timeout_us;
+        self.calls[slot as usize] = c;
+        if !ok {
+            self.end_call(slot, Some(Fail::Send));
+            return;
+        }
+        self.arm(slot);
+    }
+
+    /// Writes a request of `method` for call `c` into `out` (cleared first). `first_line_ruri`
+    /// false writes the in-dialog target (ACK/BYE after a 2xx).
+    fn write_request(&self, out: &mut Vec<u8>, c: &mut Call, method: &str, with_auth: bool) {
+        out.clear();
+        let s = &self.setup;
+        let register = method == "REGISTER";
+        let (fuser, fdomain) = match &c.user {
+            Some(u) => (u.user.as_str(), u.domain.as_str()),
+            None => ("ferrosip", self.local_ip.as_str()),
+        };
+        // Request-URI: the registrar domain, the dialog's remote target, or service@remote.
+        let ruri = if register {
+            format!("sip:{fdomain}")
+        } else if !c.target.is_empty() && method != "INVITE" {
+            c.target.clone()
+        } else {
+            format!("sip:{}@{}", s.service, self.remote_host)
+        };
+        out.extend_from_slice(method.as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(ruri.as_bytes());
+        out.extend_from_slice(b" SIP/2.0\r\nVia: SIP/2.0/");
+        out.extend_from_slice(s.transport().as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(self.local.as_bytes());
+        out.extend_from_slice(b";branch=");
+        out.extend_from_slice(c.branch.as_bytes());
+        out.extend_from_slice(b"\r\n");
+        if method != "INVITE" {
+            for r in &c.routes {
+                out.extend_from_slice(b"Route: ");
+                out.extend_from_slice(r.as_bytes());
+                out.extend_from_slice(b"\r\n");
+            }
+        }
+        out.extend_from_slice(b"Max-Forwards: 70\r\nFrom: <sip:");
+        out.extend_from_slice(fuser.as_bytes());
+        out.push(b'@');
+        out.extend_from_slice(fdomain.as_bytes());
+        out.extend_from_slice(b">;tag=");
+        out.extend_from_slice(c.from_tag.as_bytes());
+        out.extend_from_slice(b"\r\nTo: <sip:");
+        if register {
+            out.extend_from_slice(fuser.as_bytes());
+            out.push(b'@');
+            out.extend_from_slice(fdomain.as_bytes());
+        } else {
+            out.extend_from_slice(s.service.as_bytes());
+            out.push(b'@');
+            out.extend_from_slice(self.remote_host.as_bytes());
+        }
+        out.push(b'>');
+        if !c.to_tag.is_empty() {
+            out.extend_from_slice(b";tag=");
+            out.extend_from_slice(c.to_tag.as_bytes());
+        }
+        out.extend_from_slice(b"\r\nCall-ID: ");
+        out.extend_from_slice(c.call_id.as_bytes());
+        out.extend_from_slice(b"\r\nCSeq: ");
+        push_u64(out, u64::from(c.cseq));
+        out.push(b' ');
+        out.extend_from_slice(method.as_bytes());
+        out.extend_from_slice(b"\r\n");
+        if method == "INVITE" || register {
+            out.extend_from_slice(b"Contact: <sip:");
+            out.extend_from_slice(fuser.as_bytes());
+            out.push(b'@');
+            out.extend_from_slice(self.local.as_bytes());
+            if s.tcp {
+                out.extend_from_slice(b";transport=tcp");
+            }
+            out.extend_from_slice(b">\r\n");
+        }
+        if register {
+            let expires = if self.steps[c.step] == Step::Reregister && s.reg_then == RegThen::Unregister {
+                0
+            } else {
+                s.expires
+            };
+            out.extend_from_slice(b"Expires: ");
+            push_u64(out, u64::from(expires));
+            out.extend_from_slice(b"\r\n");
+        }
+        if with_auth && method != "ACK" {
+            if let (Some(ch), Some(u)) = (&c.challenge, &c.user) {
+                c.nc += 1;
+                let cnonce = format!("{:x}{:x}", c.seq, c.nc);
+                let v = ch.authorization(&u.user, &u.password, method, &ruri, c.nc, &cnonce);
+                out.extend_from_slice(if c.proxy_auth {
+                    b"Proxy-Authorization: ".as_slice()
+                } else {
+                    b"Authorization: ".as_slice()
+                });
+                out.extend_from_slice(v.as_bytes());
+                out.extend_from_slice(b"\r\n");
+            }
+        }
+        out.extend_from_slice(b"User-Agent: ferrosip-bench\r\n");
+        match method {
+            "INVITE" => push_body(out, Some("application/sdp"), self.sdp.as_bytes()),
+            "MESSAGE" => push_body(out, Some("text/plain"), b"ferrosip-bench load test message"),
+            _ => push_body(out, None, b""),
+        }
+    }
+
+    /// (Re)queues the call's timer if its next deadline changed.
+    fn arm(&mut self, slot: u32) {
+        let c = &mut self.calls[slot as usize];
+        let at = if c.holding {
+            c.timer_at
+        } else if c.retx_at != 0 {
+            c.retx_at.min(c.deadline)
+        } else {
+            c.deadline
+        };
+        c.timer_at = at;
+        self.timers.push(Reverse((at, slot, c.gen)));
+    }
+
+    fn on_timer(&mut self, slot: u32, now: u64) {
+        let c = &mut self.calls[slot as usize];
+        if c.holding {
+            c.step += 1;
+            self.begin_step(slot, now);
+            return;
+        }
+        if now >= c.deadline {
+            self.end_call(slot, Some(Fail::Timeout));
+            return;
+        }
+        if c.retx_at != 0 && now >= c.retx_at {
+            // Timer A doubles without a cap; Timer E doubles up to T2, and is T2 once a
+            // provisional response arrived (RFC 3261 §17.1.2.2).
+            let invite = self.steps[c.step] == Step::Invite;
+            c.retx_iv = if invite {
+                c.retx_iv * 2
+            } else if c.proceeding {
+                self.setup.t2_us
+            } else {
+                (c.retx_iv * 2).min(self.setup.t2_us)
+            };
+            c.retx_at = now + c.retx_iv;
+            if !self.out.push(&c.req, Dest::Udp(self.setup.remote)) {
+                self.end_call(slot, Some(Fail::Send));
+                return;
+            }
+            self.counters.sent += 1;
+            self.counters.retransmissions += 1;
+        }
+        self.arm(slot);
+    }
+
+    /// Frees the call; `None` means completed.
+    fn end_call(&mut self, slot: u32, fail: Option<Fail>) {
+        let c = &mut self.calls[slot as usize];
+        if !c.live {
+            return;
+        }
+        c.live = false;
+        c.gen = c.gen.wrapping_add(1);
+        self.active -= 1;
+        match fail {
+            None => self.counters.completed += 1,
+            Some(f) => self.counters.fail(f),
+        }
+        self.free.push(slot);
+    }
+
+    /// Finds the call a Call-ID names (`slot.gen.worker.run@...`), if it is ours and alive.
+    fn lookup(&self, call_id: &str) -> Option<u32> {
+        let head = call_id.split('@').next()?;
+        let mut f = head.split('.');
+        let slot = u32::from_str_radix(f.next()?, 16).ok()?;
+        let gen = u32::from_str_radix(f.next()?, 16).ok()?;
+        let w = usize::from_str_radix(f.next()?, 16).ok()?;
+        let run = u32::from_str_radix(f.next()?, 16).ok()?;
+        if w != self.setup.worker || run != self.setup.run_id {
+            return None;
+        }
+        let c = self.calls.get(slot as usize)?;
+        (c.live && c.gen == gen && c.call_id == call_id).then_some(slot)
+    }
+
+    /// Handles one received message (datagram or stream message).
+    pub fn on_message(&mut self, data: &[u8], now: u64) {
+        self.counters.received += 1;
+        let mut arena = std::mem::take(&mut self.arena);
+        arena.reset();
+        match parse(data, &arena) {
+            Ok(msg) if !msg.is_request() => self.on_response(&msg, now),
+            Ok(_) => self.counters.unexpected += 1,
+            Err(_) => self.counters.parse_errors += 1,
+        }
+        self.arena = arena;
+    }
+
+    fn on_response(&mut self, msg: &Message<'_>, now: u64) {
+        let Some(slot) = msg.call_id().and_then(|id| self.lookup(id)) else {
+            self.counters.stray += 1;
+            return;
+        };
+        let (Some(status), Some(cseq)) = (msg.status(), msg.cseq()) else {
+            self.end_call(slot, Some(Fail::MissingHeader));
+            return;
+        };
+        let step = self.steps[self.calls[slot as usize].step];
+        let c = &mut self.calls[slot as usize];
+        let ours = !c.holding
+            && cseq.num == c.cseq
+            && cseq.method.as_str() == step.method()
+            && msg.top_via().and_then(|v| v.branch) == Some(c.branch.as_str());
+        if !ours {
+            // A 2xx retransmission for an INVITE we already acknowledged: ACK it again
+            // (RFC 3261 §13.2.2.4). Anything else out of place is counted, not fatal.
+            if (200..300).contains(&status)
+                && cseq.method == Method::Invite
+                && !c.ack.is_empty()
+                && msg.to().and_then(|t| t.tag) == Some(c.to_tag.as_str())
+            {
+                let ack = std::mem::take(&mut c.ack);
+                if self.out.push(&ack, Dest::Udp(self.setup.remote)) {
+                    self.counters.sent += 1;
+                }
+                self.calls[slot as usize].ack = ack;
+            } else {
+                self.counters.unexpected += 1;
+            }
+            return;
+        }
+        match status {
+            100..=199 => {
+                c.proceeding = true;
+                if step == Step::Invite {
+                    c.retx_at = 0; // Timer A stops in Proceeding (RFC 3261 §17.1.1.2).
+                } else if c.retx_at != 0 {
+                    c.retx_iv = self.setup.t2_us;
+                }
+                self.arm(slot);
+            }
+            200..=299 => {
+                self.hists.record(step.kind(), now.saturating_sub(c.txn_start));
+                if step == Step::Invite {
+                    let Some(tag) = msg.to().and_then(|t| t.tag) else {
+                        self.end_call(slot, Some(Fail::MissingHeader));
+                        return;
+                    };
+                    c.to_tag.clear();
+                    c.to_tag.push_str(tag);
+                    c.target.clear();
+                    if let Some(uri) = msg
+                        .header(HeaderName::Contact)
+                        .and_then(|h| h.value_str())
+                        .and_then(|v| parse_name_addr(v).ok())
+                        .map(|na| na.uri_raw)
+                    {
+                        c.target.push_str(uri);
+                    }
+                    c.routes.clear();
+                    for h in msg.headers_named(HeaderName::RecordRoute) {
+                        if let Some(v) = h.value_str() {
+                            let _ = parse_name_addr_list(v, |na| {
+                                if c.routes.len() < MAX_ROUTES {
+                                    c.routes.push(format!("<{}>", na.uri_raw));
+                                }
+                                Ok(())
+                            });
+                        }
+                    }
+                    c.routes.reverse();
+                    // ACK for a 2xx: a new transaction (new branch), to the remote target.
+                    c.branch_n += 1;
+                    set_branch(c, &self.setup);
+                    let mut c2 = std::mem::take(&mut self.calls[slot as usize]);
+                    let mut ack = std::mem::take(&mut c2.ack);
+                    self.write_request(&mut ack, &mut c2, "ACK", false);
+                    if self.out.push(&ack, Dest::Udp(self.setup.remote)) {
+                        self.counters.sent += 1;
+                    }
+                    c2.ack = ack;
+                    self.calls[slot as usize] = c2;
+                }
+                self.next_step(slot, now);
+            }
+            401 | 407 => {
+                let proxy = status == 407;
+                let name = if proxy { HeaderName::ProxyAuthenticate } else { HeaderName::WwwAuthenticate };
+                if step == Step::Invite {
+                    self.ack_non_2xx(slot, msg);
+                }
+                let c = &mut self.calls[slot as usize];
+                if c.user.is_none() || c.auth_tries > 0 {
+                    self.end_call(slot, Some(Fail::UnexpectedStatus));
+                    return;
+                }
+                let Some(ch) = msg.header(name).and_then(|h| h.value_str()).and_then(Challenge::parse)
+                else {
+                    self.end_call(slot, Some(Fail::MissingHeader));
+                    return;
+                };
+                c.challenge = Some(ch);
+                c.proxy_auth = proxy;
+                c.nc = 0;
+                c.auth_tries += 1;
+                self.send_request(slot, now);
+            }
+            _ => {
+                if step == Step::Invite {
+                    self.ack_non_2xx(slot, msg);
+                }
+                self.end_call(slot, Some(Fail::UnexpectedStatus));
+            }
+        }
+    }
+
+    /// ACK for a non-2xx final response to INVITE: same branch, part of the INVITE
+    /// transaction (RFC 3261 §17.1.1.3).
+    fn ack_non_2xx(&mut self, slot: u32, msg: &Message<'_>) {
+        let mut c = std::mem::take(&mut self.calls[slot as usize]);
+        let saved_tag = std::mem::take(&mut c.to_tag);
+        if let Some(t) = msg.to().and_then(|t| t.tag) {
+            c.to_tag.push_str(t);
+        }
+        let mut ack = Vec::with_capacity(512);
+        self.write_request(&mut ack, &mut c, "ACK", false);
+        if self.out.push(&ack, Dest::Udp(self.setup.remote)) {
+            self.counters.sent += 1;
+        }
+        c.to_tag = saved_tag;
+        self.calls[slot as usize] = c;
+    }
+
+    /// After a step's 2xx: hold, go on, or complete.
+    fn next_step(&mut self, slot: u32, now: u64) {
+        let c = &mut self.calls[slot as usize];
+        if c.step + 1 >= self.steps.len() {
+            self.end_call(slot, None);
+            return;
+        }
+        if self.setup.hold_us == 0 {
+            c.step += 1;
+            self.begin_step(slot, now);
+        } else {
+            c.holding = true;
+            c.retx_at = 0;
+            c.timer_at = now + self.setup.hold_us;
+            self.arm(slot);
+        }
+    }
+}
+
+fn set_branch(c: &mut Call, s: &Setup) {
+    let mut b = Vec::with_capacity(48);
+    b.extend_from_slice(b"z9hG4bK");
+    push_hex(&mut b, u64::from(s.run_id));
+    b.push(b'.');
+    b.extend_from_slice(c.from_tag.as_bytes());
+    b.push(b'.');
+    push_hex(&mut b, u64::from(c.branch_n));
+    c.branch.clear();
+    c.branch.push_str(&String::from_utf8_lossy(&b));
+}
