@@ -92,9 +92,20 @@ impl Config {
         text: &str,
         defines: &[(String, Option<String>)],
     ) -> Result<Self, CfgError> {
+        Self::parse_inner(file_name, text, defines, false)
+    }
+
+    fn parse_inner(
+        file_name: &str,
+        text: &str,
+        defines: &[(String, Option<String>)],
+        permissive: bool,
+    ) -> Result<Self, CfgError> {
         let lexed = lex::Lexer::new(defines).run(file_name, text)?;
         let preprocessed = lex::render(&lexed.tokens);
-        let p = parse::Parser::new(&lexed.tokens, &lexed.files).parse()?;
+        let mut parser = parse::Parser::new(&lexed.tokens, &lexed.files);
+        parser.permissive = permissive;
+        let p = parser.parse()?;
         Ok(Self {
             core: p.core,
             script: p.script,

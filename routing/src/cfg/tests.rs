@@ -1061,3 +1061,72 @@ fn route_recursion_is_bounded() {
         .run(c.script.request_route().unwrap(), &mut h, &mut vars);
     assert_eq!(var(&c, &vars, "d"), Value::Int(20));
 }
+
+/// The grammar on real-world configs: Debian's stock config and the shipped examples, with
+/// unknown modules, functions and pseudo-variables accepted as no-ops.
+#[test]
+fn real_world_configs_parse_permissively() {
+    let mut files = vec![std::path::PathBuf::from("/etc/kamailio/kamailio.cfg")];
+    if let Ok(rd) = std::fs::read_dir("/usr/share/doc/kamailio/examples") {
+        let mut dirs = vec![];
+        for e in rd.flatten() {
+            dirs.push(e.path());
+        }
+        while let Some(d) = dirs.pop() {
+            if d.is_dir() {
+                if let Ok(rd) = std::fs::read_dir(&d) {
+                    dirs.extend(rd.flatten().map(|e| e.path()));
+                }
+            } else if d.extension().is_some_and(|e| e == "cfg") {
+                files.push(d);
+            }
+        }
+    }
+    let feature_sets: [&[&str]; 2] = [
+        &[],
+        &[
+            "WITH_MYSQL",
+            "WITH_AUTH",
+            "WITH_USRLOCDB",
+            "WITH_NAT",
+            "WITH_TLS",
+            "WITH_PRESENCE",
+            "WITH_IPAUTH",
+            "WITH_PSTN",
+            "WITH_ANTIFLOOD",
+            "WITH_ACCDB",
+            "WITH_DEBUG",
+            "WITH_JSONRPC",
+            "WITH_ALIASDB",
+            "WITH_SPEEDDIAL",
+            "WITH_MULTIDOMAIN",
+            "WITH_VOICEMAIL",
+            "WITH_XHTTP",
+        ],
+    ];
+    let mut failures = Vec::new();
+    for f in &files {
+        let Ok(bytes) = std::fs::read(f) else {
+            continue;
+        };
+        let text = String::from_utf8_lossy(&bytes);
+        for set in feature_sets {
+            let defs: Vec<(String, Option<String>)> =
+                set.iter().map(|d| (d.to_string(), None)).collect();
+            if let Err(e) = Config::parse_inner(&f.to_string_lossy(), &text, &defs, true) {
+                failures.push(format!("{e} (defines {set:?})"));
+            }
+        }
+    }
+    eprintln!("checked {} files", files.len());
+    for f in &failures {
+        eprintln!("PERMISSIVE: {f}");
+    }
+    // the stock config must go through the grammar with and without its features
+    assert!(
+        !failures
+            .iter()
+            .any(|f| f.starts_with("/etc/kamailio/kamailio.cfg:")),
+        "{failures:#?}"
+    );
+}
