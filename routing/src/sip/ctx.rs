@@ -628,17 +628,11 @@ impl<'m, 'r> MsgCtx<'m, 'r> {
             if let Some(v) = buf.get(top.span.clone()).filter(|_| !top_deleted) {
                 if let Some(scan) = ViaScan::scan(v) {
                     let fix = ViaFix::for_request(&scan, self.inb.src);
-                    if let Some(at) = fix.rport_at {
+                    for (r, is_rport) in fix.edits().into_iter().flatten() {
                         s.clear();
-                        s.push(b'=');
-                        push_u64(s, u64::from(self.inb.src.port()));
-                        self.fwd.insert(top.span.start + at, s);
-                    }
-                    if let Some(at) = fix.received_at {
-                        s.clear();
-                        s.extend_from_slice(b";received=");
-                        push_ip(s, self.inb.src.ip(), false);
-                        self.fwd.insert(top.span.start + at, s);
+                        ViaFix::push_edit(s, is_rport, self.inb.src);
+                        self.fwd
+                            .replace(top.span.start + r.start..top.span.start + r.end, s);
                     }
                 }
             }

@@ -12,23 +12,26 @@ use std::ops::Range;
 
 use ferrosip_parser::Proto;
 
-use super::text::{first_element, header_param, long_name, push_ip, push_u64, trim_range, ViaScan};
+use super::text::{
+    first_element, header_param, long_name, parse_ip, push_ip, push_u64, trim_range, ViaScan,
+};
 use crate::api::{ConnId, Inbound};
 
 /// Where the `received` and `rport` additions go in a Via value (positions relative to the
 /// scanned value), per RFC 3261 §18.2.1 and RFC 3581 §4.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct ViaFix {
     /// Insert `=<src port>` here (a bare `;rport`).
     pub rport_at: Option<usize>,
-    /// Insert `;received=<src ip>` here (the end of the value).
-    pub received_at: Option<usize>,
+    /// Replace this range with `;received=<src ip>`: an existing `received` parameter with
+    /// another address, or the empty range at the end of the value.
+    pub received: Option<Range<usize>>,
 }
 
 impl ViaFix {
     /// Decides the additions for the top Via of a request received from `src`: `received`
     /// when the sent-by host is not the source IP, or whenever `rport` is asked for (RFC 3581
-    /// §4); the rport value when it is bare.
+    /// §4), replacing a `received` that names another address; the rport value when bare.
     pub(crate) fn for_request(via: &ViaScan<'_>, src: SocketAddr) -> Self {
         let mut fix = Self::default();
         let bare_rport = via.rport == Some(None);
@@ -36,26 +39,56 @@ impl ViaFix {
             fix.rport_at = Some(via.rport_name_end);
         }
         let host_is_src = via.host_ip().is_some_and(|ip| same_host_ip(ip, src.ip()));
-        if via.received.is_none() && (!host_is_src || bare_rport) {
-            fix.received_at = Some(via.end);
+        if !host_is_src || bare_rport {
+            fix.received = match &via.received_param {
+                None => Some(via.end..via.end),
+                Some(r) => {
+                    let same = via
+                        .received
+                        .and_then(parse_ip)
+                        .is_some_and(|ip| same_host_ip(ip, src.ip()));
+                    (!same).then(|| r.clone())
+                }
+            };
         }
         fix
+    }
+
+    /// The edits in buffer order: (range of the value to replace, whether it is the rport
+    /// value rather than the received parameter). Write the bytes with [`ViaFix::push_edit`].
+    pub(crate) fn edits(&self) -> [Option<(Range<usize>, bool)>; 2] {
+        let mut items = [
+            self.rport_at.map(|a| (a..a, true)),
+            self.received.clone().map(|r| (r, false)),
+        ];
+        let swap = matches!(&items, [Some(a), Some(b)] if b.0.start < a.0.start);
+        if swap {
+            items.swap(0, 1);
+        }
+        items
+    }
+
+    /// The bytes of one edit: `=<src port>` or `;received=<src ip>`.
+    pub(crate) fn push_edit(out: &mut Vec<u8>, is_rport: bool, src: SocketAddr) {
+        if is_rport {
+            out.push(b'=');
+            push_u64(out, u64::from(src.port()));
+        } else {
+            out.extend_from_slice(b";received=");
+            push_ip(out, src.ip(), false);
+        }
     }
 
     /// Writes `v` (a Via value) into `out` with the additions.
     pub(crate) fn write(&self, out: &mut Vec<u8>, v: &[u8], src: SocketAddr) {
         let mut pos = 0;
-        if let Some(at) = self.rport_at.filter(|&a| a <= v.len()) {
-            out.extend_from_slice(&v[..at]);
-            out.push(b'=');
-            push_u64(out, u64::from(src.port()));
-            pos = at;
-        }
-        if let Some(at) = self.received_at.filter(|&a| a >= pos && a <= v.len()) {
-            out.extend_from_slice(&v[pos..at]);
-            out.extend_from_slice(b";received=");
-            push_ip(out, src.ip(), false);
-            pos = at;
+        for (r, is_rport) in self.edits().into_iter().flatten() {
+            if r.start < pos || r.end > v.len() || r.start > r.end {
+                continue;
+            }
+            out.extend_from_slice(&v[pos..r.start]);
+            Self::push_edit(out, is_rport, src);
+            pos = r.end;
         }
         out.extend_from_slice(&v[pos..]);
     }
@@ -215,6 +248,20 @@ mod tests {
         let v = b"SIP/2.0/UDP 192.0.2.9:5060;branch=z9hG4bK1";
         let s = ViaScan::scan(v).unwrap();
         assert_eq!(ViaFix::for_request(&s, src()), ViaFix::default());
+        // A stale received is replaced, a right one kept.
+        let v = b"SIP/2.0/UDP [2001:db8::9:1];received=[2001:db8::9:255];branch=z9hG4bKas3-111";
+        let s = ViaScan::scan(v).unwrap();
+        let mut o = Vec::new();
+        ViaFix::for_request(&s, src()).write(&mut o, v, src());
+        assert_eq!(
+            o,
+            b"SIP/2.0/UDP [2001:db8::9:1];received=192.0.2.9;branch=z9hG4bKas3-111".to_vec()
+        );
+        let v = b"SIP/2.0/UDP h;received=192.0.2.9;rport";
+        let s = ViaScan::scan(v).unwrap();
+        let mut o = Vec::new();
+        ViaFix::for_request(&s, src()).write(&mut o, v, src());
+        assert_eq!(o, b"SIP/2.0/UDP h;received=192.0.2.9;rport=5999".to_vec());
     }
 
     #[test]

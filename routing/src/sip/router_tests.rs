@@ -470,3 +470,20 @@ fn server_signature_and_sip_warning() {
         "{t}"
     );
 }
+
+#[test]
+#[ignore = "prints forwarded torture messages for eyeballing"]
+fn show_forwarded() {
+    let Some(dir) = torture_dir() else { return };
+    let mut r = router(FORWARD_CFG);
+    for f in [
+        "rfc4475/wsinv.dat",
+        "rfc5118/via-received-param-with-delim.dat",
+        "rfc4475/dblreq.dat",
+    ] {
+        let out = handle(&mut r, &std::fs::read(dir.join(f)).unwrap());
+        for t in &out {
+            eprintln!("==== {f} -> {} {:?}\n{}", t.dst, t.proto, text(t));
+        }
+    }
+}

@@ -222,6 +222,8 @@ pub(crate) struct ViaScan<'a> {
     pub branch: Option<&'a [u8]>,
     /// `received` value.
     pub received: Option<&'a [u8]>,
+    /// The whole `;received[=value]` parameter, from its `;`.
+    pub received_param: Option<Range<usize>>,
     /// `rport`: `Some(None)` when bare, `Some(Some(v))` with a value.
     pub rport: Option<Option<&'a [u8]>>,
     /// Position right after the `rport` parameter name (where `=port` goes when it is bare).
@@ -302,6 +304,7 @@ impl<'a> ViaScan<'a> {
             if v.get(i) != Some(&b';') {
                 break;
             }
+            let param_start = i;
             i += 1;
             skip_ws(&mut i);
             let ns = i;
@@ -344,6 +347,7 @@ impl<'a> ViaScan<'a> {
                 s.branch = value;
             } else if pname.eq_ignore_ascii_case(b"received") {
                 s.received = value;
+                s.received_param = Some(param_start..i);
             } else if pname.eq_ignore_ascii_case(b"rport") {
                 s.rport = Some(value);
                 s.rport_name_end = name_end;
