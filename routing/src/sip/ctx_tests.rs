@@ -61,6 +61,18 @@ fn with_ctx<R>(
     proto: Proto,
     f: impl FnOnce(&mut MsgCtx<'_, '_>) -> R,
 ) -> (R, Vec<Transmit>, Stats) {
+    let local = if proto == Proto::Tcp { 1 } else { 0 };
+    with_ctx_at(data, proto, SRC.parse().unwrap(), local, f)
+}
+
+/// Like [`with_ctx`], from `src` on local socket `local`.
+fn with_ctx_at<R>(
+    data: &[u8],
+    proto: Proto,
+    src: SocketAddr,
+    local: usize,
+    f: impl FnOnce(&mut MsgCtx<'_, '_>) -> R,
+) -> (R, Vec<Transmit>, Stats) {
     let arena = Bump::new();
     let msg = parse(data, &arena).expect("test message parses");
     let sh = shared();
@@ -73,8 +85,8 @@ fn with_ctx<R>(
     let mut sent = Vec::new();
     let inb = Inbound {
         data,
-        src: SRC.parse().unwrap(),
-        local: if proto == Proto::Tcp { 1 } else { 0 },
+        src,
+        local,
         proto,
         conn: (proto == Proto::Tcp).then_some(7),
     };
@@ -486,4 +498,38 @@ fn removed_headers_do_not_conflict_with_forward_edits() {
 fn router_is_send() {
     fn send<T: Send>() {}
     send::<super::Router>();
+}
+
+#[test]
+fn ipv6_and_advertised_addresses() {
+    let src: SocketAddr = "[2001:db8::7]:5062".parse().unwrap();
+    let (r, out, _) = with_ctx_at(INVITE.as_bytes(), Proto::Udp, src, 2, |c| {
+        c.call(Builtin::Forward, &[s("[::1]:5070")])
+    });
+    assert_eq!(r, 1);
+    assert_eq!(
+        (out[0].local, out[0].dst),
+        (Some(2), "[::1]:5070".parse().unwrap())
+    );
+    let t = text(&out[0]);
+    assert!(
+        t.contains("\r\nVia: SIP/2.0/UDP [::1]:5060;branch=z9hG4bK"),
+        "{t}"
+    );
+    assert!(t.contains(";rport=5062;received=2001:db8::7\r\n"), "{t}");
+    // Arriving on the advertised socket: our Via carries the advertised name and port.
+    let (_, out, _) = with_ctx_at(
+        INVITE.as_bytes(),
+        Proto::Udp,
+        SRC.parse().unwrap(),
+        3,
+        |c| c.call(Builtin::Forward, &[s("127.0.0.1:5070")]),
+    );
+    assert_eq!(out[0].local, Some(3));
+    assert!(text(&out[0]).contains("\r\nVia: SIP/2.0/UDP proxy.example.net:5090;branch="));
+    // No socket for the transport: a failure, not a panic.
+    let (r, out, stats) = with_ctx(INVITE.as_bytes(), Proto::Udp, |c| {
+        c.call(Builtin::Forward, &[s("sip:127.0.0.1;transport=tls")])
+    });
+    assert!(r < 0 && out.is_empty() && stats.send_errors == 1);
 }

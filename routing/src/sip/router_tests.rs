@@ -149,6 +149,19 @@ fn reply_pops_our_via_and_goes_to_rport() {
 }
 
 #[test]
+fn reply_to_advertised_via_is_ours() {
+    let mut r = router(FORWARD_CFG);
+    let adv = RESPONSE.replace("127.0.0.1:5060;branch", "Proxy.Example.NET:5090;branch");
+    assert_eq!(handle(&mut r, adv.as_bytes()).len(), 1);
+    let alias = RESPONSE.replace("127.0.0.1:5060;branch", "[::1];branch");
+    assert_eq!(
+        handle(&mut r, alias.as_bytes()).len(),
+        1,
+        "IPv6 socket, default port"
+    );
+}
+
+#[test]
 fn reply_not_ours_is_dropped() {
     let mut r = router(FORWARD_CFG);
     let other = RESPONSE.replace("127.0.0.1:5060;branch", "192.0.2.99:5060;branch");
