@@ -1130,3 +1130,70 @@ fn real_world_configs_parse_permissively() {
         "{failures:#?}"
     );
 }
+
+#[test]
+fn default_recursion_limit_does_not_overflow_the_stack() {
+    let c = cfg(
+        "request_route { route(L); }\nroute[L] { $var(d) += 1; if ($var(d) > 0) { route(L); } }",
+    );
+    let mut h = Fake::default();
+    let mut vars = ScriptVars::new(&c.script);
+    c.script
+        .run(c.script.request_route().unwrap(), &mut h, &mut vars);
+    assert_eq!(var(&c, &vars, "d"), Value::Int(256));
+}
+
+#[test]
+fn script_is_clone_send_sync() {
+    fn check<T: Clone + Send + Sync + 'static>() {}
+    check::<Script>();
+    check::<Config>();
+    check::<ScriptVars>();
+}
+
+#[test]
+fn bit_operators_bind_looser_than_comparisons() {
+    // Kamailio cfg.y: `|`, `&`, `^` have lower precedence than `==`
+    let (_, _, c, v) = run("$var(a) = 2 & 3 == 3; $var(b) = (2 & 3) == 2; $var(c) = 1 + 2 == 3;");
+    assert_eq!(var(&c, &v, "a"), Value::Int(0));
+    assert_eq!(var(&c, &v, "b"), Value::Int(1));
+    assert_eq!(var(&c, &v, "c"), Value::Int(1));
+}
+
+#[test]
+fn avp_stack_assign_forms() {
+    let c = cfg(
+        "request_route { $avp(a) = 1; $avp(a) = 2; $var(top) = $avp(a); $avp(a) := 3; \
+                 $avp(b) = \"x\"; $avp(b) = $null; }",
+    );
+    let mut h = Fake::default();
+    let mut vars = ScriptVars::new(&c.script);
+    c.script
+        .run(c.script.request_route().unwrap(), &mut h, &mut vars);
+    assert_eq!(var(&c, &vars, "top"), Value::Int(2));
+    assert_eq!(vars.avp(&c.script, "a"), Some(&Value::Int(3)));
+    assert_eq!(vars.avp(&c.script, "b"), None);
+}
+
+#[test]
+fn bare_function_names_and_exit_parens() {
+    let (o, h, _, _) = run("sl_reply_error; exit();");
+    assert_eq!(h.calls, vec![(Builtin::SlReplyError, vec![])]);
+    assert!(o.exited);
+}
+
+#[test]
+fn pv_names_resolve() {
+    let all = "$rm $ru $rU $rd $rp $du $fu $fU $fd $ft $tu $tU $td $tt $ci $cs $si $sp $Ri $Rp \
+               $pr $proto $ml $mb $ua $rs $rr $Ts $hdr(Via) $var(v) $avp(a) $rc $retcode $? $null $(ru)";
+    let (_, h, _, _) = run(&format!("xlog(\"{all}\");"));
+    assert_eq!(h.calls.len(), 1);
+    // $rU and $ru are different variables
+    let mut h = Fake::default();
+    h.pvs.insert(Pv::RUser, s("alice"));
+    h.pvs.insert(Pv::Ru, s("sip:alice@x"));
+    let (_, c, v) = run_with("$var(a) = $rU; $var(b) = $ru; $var(c) = $(rU);", &mut h);
+    assert_eq!(var(&c, &v, "a"), s("alice"));
+    assert_eq!(var(&c, &v, "b"), s("sip:alice@x"));
+    assert_eq!(var(&c, &v, "c"), s("alice"));
+}
