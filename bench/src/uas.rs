@@ -158,7 +158,7 @@ impl Uas {
                 );
             }
             Method::Ack => {
-                if self.pending.remove(call_id.as_bytes()).is_none() {
+                if self.pending.remove(call_id.as_bytes()).is_none() && !self.setup.tcp {
                     self.counters.stray += 1;
                 }
             }

@@ -1,0 +1,287 @@
+//! End-to-end runs on 127.0.0.1: ferrosip-bench against itself, against SIPp's `uas` and
+//! against a SIPp registrar that checks our digest responses (`scen/registrar_auth_uas.xml`).
+//! Every run is bounded (call count, `--duration`/`-timeout`, and a wall-clock limit after
+//! which the child is killed), uses free ports, and kills only the processes it started.
+//! SIPp missing is a failure unless FERROSIP_ALLOW_SKIP=1.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ferrosip-bench");
+
+/// A background process killed (by its PID) when dropped.
+struct Bg(Child);
+
+impl Drop for Bg {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A port free for UDP and TCP on 127.0.0.1 right now.
+fn free_port() -> u16 {
+    for _ in 0..100 {
+        let u = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let p = u.local_addr().unwrap().port();
+        if std::net::TcpListener::bind(("127.0.0.1", p)).is_ok() {
+            return p;
+        }
+    }
+    panic!("no free port");
+}
+
+fn tmpdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("ferrosip-bench-test-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Runs ferrosip-bench to its end (killed after `limit`), returns (exit code, stdout).
+fn run(args: &[&str], limit: Duration) -> (i32, String) {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            let mut out = String::new();
+            use std::io::Read;
+            child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+            print!("{out}");
+            return (st.code().unwrap_or(-1), out);
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("ferrosip-bench {args:?} did not end within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn bg_uas(port: u16, extra: &[&str]) -> Bg {
+    let p = port.to_string();
+    let mut args = vec!["-sn", "uas", "-i", "127.0.0.1", "-p", &p, "--duration", "60"];
+    args.extend_from_slice(extra);
+    let c = Command::new(BIN).args(&args).stdin(Stdio::null()).stdout(Stdio::null()).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    Bg(c)
+}
+
+fn sipp_available() -> bool {
+    if Command::new("sipp").arg("-v").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok() {
+        return true;
+    }
+    if std::env::var("FERROSIP_ALLOW_SKIP").as_deref() == Ok("1") {
+        eprintln!("sipp not installed: skipped (FERROSIP_ALLOW_SKIP=1)");
+        return false;
+    }
+    panic!("sipp is required (Debian package sip-tester); set FERROSIP_ALLOW_SKIP=1 to skip");
+}
+
+fn bg_sipp(dir: &Path, port: u16, scen: &[&str]) -> Bg {
+    let p = port.to_string();
+    let mut args: Vec<&str> = scen.to_vec();
+    args.extend_from_slice(&["-i", "127.0.0.1", "-p", &p, "-bind_local", "-nostdin", "-timeout", "60s"]);
+    let c = Command::new("sipp")
+        .args(&args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    Bg(c)
+}
+
+fn read_json(p: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+}
+
+fn assert_clean(v: &Value, calls: u64, kinds: &[&str]) {
+    assert_eq!(v["completed"], calls, "{v:#}");
+    assert_eq!(v["failed"], 0, "{v:#}");
+    assert!(v["rate_achieved"].as_f64().unwrap() > 0.0);
+    for k in kinds {
+        assert_eq!(v["latency_us"][k]["count"], calls, "{k}: {v:#}");
+        let p50 = v["latency_us"][k]["p50"].as_u64().unwrap();
+        let p99 = v["latency_us"][k]["p99"].as_u64().unwrap();
+        assert!(p50 > 0 && p50 <= p99, "{k}: {v:#}");
+    }
+}
+
+#[test]
+fn uac_against_own_uas_500_calls_at_200() {
+    let port = free_port();
+    let _uas = bg_uas(port, &[]);
+    let dir = tmpdir("own");
+    let json = dir.join("uac.json");
+    let html = dir.join("uac.html");
+    let remote = format!("127.0.0.1:{port}");
+    let (code, out) = run(
+        &["-sn", "uac", "-r", "200", "-m", "500", "--json", json.to_str().unwrap(), "--report", html.to_str().unwrap(), &remote],
+        Duration::from_secs(60),
+    );
+    assert_eq!(code, 0, "{out}");
+    assert_clean(&read_json(&json), 500, &["invite", "bye"]);
+    let h = std::fs::read_to_string(&html).unwrap();
+    assert!(h.contains("<svg") && h.contains("Latency distribution") && !h.contains("http://www.w3.org/1999/xhtml\" src"));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn uac_over_tcp_two_workers_with_hold() {
+    let port = free_port();
+    let _uas = bg_uas(port, &["-t", "t1", "-n", "2"]);
+    let dir = tmpdir("tcp");
+    let json = dir.join("tcp.json");
+    let remote = format!("127.0.0.1:{port}");
+    let (code, out) = run(
+        &["-sn", "uac", "-t", "t1", "-n", "2", "-r", "200", "-m", "200", "-d", "50", "-l", "100", "--json", json.to_str().unwrap(), &remote],
+        Duration::from_secs(60),
+    );
+    assert_eq!(code, 0, "{out}");
+    let v = read_json(&json);
+    assert_clean(&v, 200, &["invite", "bye"]);
+    assert_eq!(v["retransmissions"], 0, "no retransmissions on TCP");
+}
+
+#[test]
+fn register_options_message_against_own_uas_registrar() {
+    let port = free_port();
+    let _uas = bg_uas(port, &["--users", "user%d@example.com", "1-1000", "--password", "pw%d"]);
+    let dir = tmpdir("reg");
+    let remote = format!("127.0.0.1:{port}");
+    let json = dir.join("reg.json");
+    let j = json.to_str().unwrap();
+    let (code, out) = run(
+        &["-sn", "register", "-r", "300", "-m", "300", "--users", "user%d@example.com", "1-1000", "--password", "pw%d", "--reg-then", "unregister", "--json", j, &remote],
+        Duration::from_secs(60),
+    );
+    assert_eq!(code, 0, "{out}");
+    assert_clean(&read_json(&json), 300, &["register", "refresh"]);
+    // Wrong password: every registration fails with the 403, counted by reason.
+    let (code, _) = run(
+        &["-sn", "register", "-r", "100", "-m", "20", "--users", "user%d@example.com", "1-1000", "--password", "nope", "--json", j, &remote],
+        Duration::from_secs(60),
+    );
+    assert_eq!(code, 1);
+    let v = read_json(&json);
+    assert_eq!(v["failed"], 20);
+    assert_eq!(v["failed_by_reason"]["unexpected_status"], 20);
+    for sn in ["options", "message"] {
+        let (code, out) = run(&["-sn", sn, "-r", "200", "-m", "100", "--json", j, &remote], Duration::from_secs(60));
+        assert_eq!(code, 0, "{out}");
+        assert_clean(&read_json(&json), 100, &[sn]);
+    }
+}
+
+#[test]
+fn register_without_qop_against_own_uas_from_csv() {
+    let port = free_port();
+    let dir = tmpdir("csv");
+    let csv = dir.join("users.csv");
+    std::fs::write(&csv, "SEQUENTIAL\nalice;example.com;s3cret\nbob;example.com;hunter2\n").unwrap();
+    let c = csv.to_str().unwrap();
+    let _uas = bg_uas(port, &["--inf", c, "--qop", "none"]);
+    let json = dir.join("csv.json");
+    let remote = format!("127.0.0.1:{port}");
+    let (code, out) = run(
+        &["-sn", "register", "-r", "100", "-m", "50", "-inf", c, "--reg-then", "refresh", "--json", json.to_str().unwrap(), &remote],
+        Duration::from_secs(60),
+    );
+    assert_eq!(code, 0, "{out}");
+    assert_clean(&read_json(&json), 50, &["register", "refresh"]);
+}
+
+#[test]
+fn uac_against_sipp_uas() {
+    if !sipp_available() {
+        return;
+    }
+    let port = free_port();
+    let dir = tmpdir("sipp-uas");
+    let _sipp = bg_sipp(&dir, port, &["-sn", "uas"]);
+    let json = dir.join("uac.json");
+    let remote = format!("127.0.0.1:{port}");
+    let (code, out) = run(
+        &["-sn", "uac", "-r", "200", "-m", "500", "--json", json.to_str().unwrap(), &remote],
+        Duration::from_secs(60),
+    );
+    assert_eq!(code, 0, "{out}");
+    assert_clean(&read_json(&json), 500, &["invite", "bye"]);
+}
+
+#[test]
+fn register_digest_against_sipp_registrar() {
+    if !sipp_available() {
+        return;
+    }
+    let port = free_port();
+    let dir = tmpdir("sipp-reg");
+    let scen = concat!(env!("CARGO_MANIFEST_DIR"), "/scen/registrar_auth_uas.xml");
+    let _sipp = bg_sipp(&dir, port, &["-sf", scen]);
+    let json = dir.join("reg.json");
+    let j = json.to_str().unwrap();
+    let remote = format!("127.0.0.1:{port}");
+    let (code, out) = run(
+        &["-sn", "register", "-r", "200", "-m", "200", "--users", "user%d@example.com", "1-10000", "--password", "secret", "--json", j, &remote],
+        Duration::from_secs(60),
+    );
+    assert_eq!(code, 0, "{out}");
+    assert_clean(&read_json(&json), 200, &["register"]);
+    // SIPp's verifyauth rejects a wrong password with 403.
+    let (code, _) = run(
+        &["-sn", "register", "-r", "100", "-m", "10", "--users", "user%d@example.com", "1-10", "--password", "wrong", "--json", j, &remote],
+        Duration::from_secs(60),
+    );
+    assert_eq!(code, 1);
+    assert_eq!(read_json(&json)["failed_by_reason"]["unexpected_status"], 10);
+}
+
+#[test]
+fn timeouts_and_retransmissions_counted_without_a_peer() {
+    // Nothing listens: every INVITE is retransmitted on Timer A and times out (Timer B,
+    // shortened with --timeout-ms).
+    let port = free_port();
+    let dir = tmpdir("timeout");
+    let json = dir.join("t.json");
+    let remote = format!("127.0.0.1:{port}");
+    let (code, _) = run(
+        &["-sn", "uac", "-r", "50", "-m", "10", "--t1", "50", "--timeout-ms", "400", "--json", json.to_str().unwrap(), &remote],
+        Duration::from_secs(30),
+    );
+    assert_eq!(code, 1);
+    let v = read_json(&json);
+    assert_eq!(v["failed"], 10);
+    assert_eq!(v["failed_by_reason"]["timeout"], 10);
+    // A at 50, 150, 350 ms (then B at 400): 3 retransmissions per call.
+    let r = v["retransmissions"].as_u64().unwrap();
+    assert!((20..=30).contains(&r), "retransmissions {r}");
+}
+
+#[test]
+fn find_max_steps_and_reports() {
+    let port = free_port();
+    let _uas = bg_uas(port, &[]);
+    let dir = tmpdir("findmax");
+    let json = dir.join("fm.json");
+    let remote = format!("127.0.0.1:{port}");
+    let (code, out) = run(
+        &["-sn", "options", "--find-max", "-r", "100", "--step-secs", "0.5", "--find-max-limit", "400", "--bisect", "0", "--max-p99-ms", "1000", "--json", json.to_str().unwrap(), &remote],
+        Duration::from_secs(60),
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("max sustainable rate: 400.0/s"), "{out}");
+    let v = read_json(&json);
+    assert_eq!(v["find_max"]["max_rate"], 400.0);
+    assert_eq!(v["find_max"]["steps"].as_array().unwrap().len(), 3);
+}
