@@ -500,3 +500,129 @@ fn show_forwarded() {
         }
     }
 }
+
+#[test]
+#[ignore = "timing, run with --ignored --nocapture (meaningful in release builds)"]
+fn time_stateless_path() {
+    let cfg_path = Path::new("/work/shared/bench-anchor/cfg/stateless.cfg");
+    let Ok(cfg) = Config::load(cfg_path, &[]) else {
+        return;
+    };
+    let mut r = Router::new(
+        &cfg,
+        WorkerEnv {
+            worker: 0,
+            workers: 1,
+            sockets: test_sockets(),
+        },
+    );
+    let mut out = Vec::new();
+    let src: SocketAddr = SRC.parse().unwrap();
+    let reply = RESPONSE.as_bytes();
+    let n = 20_000u32;
+    let t0 = std::time::Instant::now();
+    for _ in 0..n {
+        out.clear();
+        r.handle(
+            &Inbound {
+                data: INVITE.as_bytes(),
+                src,
+                local: 0,
+                proto: Proto::Udp,
+                conn: None,
+            },
+            &mut out,
+        );
+        r.handle(
+            &Inbound {
+                data: reply,
+                src,
+                local: 0,
+                proto: Proto::Udp,
+                conn: None,
+            },
+            &mut out,
+        );
+    }
+    let per = t0.elapsed() / (2 * n);
+    eprintln!("stateless.cfg: {per:?} per message (request + reply averaged)");
+    assert_eq!(r.stats().fwd_requests, u64::from(n));
+}
+
+#[test]
+#[ignore = "timing breakdown"]
+fn time_breakdown() {
+    let n = 20_000u32;
+    let mut arena = bumpalo::Bump::new();
+    let t0 = std::time::Instant::now();
+    for _ in 0..n {
+        arena.reset();
+        let m = ferrosip_parser::parse(INVITE.as_bytes(), &arena).unwrap();
+        std::hint::black_box(&m);
+    }
+    eprintln!("parse: {:?}", t0.elapsed() / n);
+    let mut r = router("request_route { exit; }\n");
+    let src: SocketAddr = SRC.parse().unwrap();
+    let mut out = Vec::new();
+    let t0 = std::time::Instant::now();
+    for _ in 0..n {
+        r.handle(
+            &Inbound {
+                data: INVITE.as_bytes(),
+                src,
+                local: 0,
+                proto: Proto::Udp,
+                conn: None,
+            },
+            &mut out,
+        );
+    }
+    eprintln!("handle with empty route: {:?}", t0.elapsed() / n);
+    let mut r = router("request_route { forward(\"127.0.0.1\", 5070); exit; }\n");
+    let t0 = std::time::Instant::now();
+    for _ in 0..n {
+        out.clear();
+        r.handle(
+            &Inbound {
+                data: INVITE.as_bytes(),
+                src,
+                local: 0,
+                proto: Proto::Udp,
+                conn: None,
+            },
+            &mut out,
+        );
+    }
+    eprintln!("handle with forward only: {:?}", t0.elapsed() / n);
+    let mut r =
+        router("request_route { if (!mf_process_maxfwd_header(\"10\")) { exit; } exit; }\n");
+    let t0 = std::time::Instant::now();
+    for _ in 0..n {
+        r.handle(
+            &Inbound {
+                data: INVITE.as_bytes(),
+                src,
+                local: 0,
+                proto: Proto::Udp,
+                conn: None,
+            },
+            &mut out,
+        );
+    }
+    eprintln!("handle with maxfwd: {:?}", t0.elapsed() / n);
+    let mut r = router("request_route { if (!sanity_check(\"1511\", \"7\")) { exit; } exit; }\n");
+    let t0 = std::time::Instant::now();
+    for _ in 0..n {
+        r.handle(
+            &Inbound {
+                data: INVITE.as_bytes(),
+                src,
+                local: 0,
+                proto: Proto::Udp,
+                conn: None,
+            },
+            &mut out,
+        );
+    }
+    eprintln!("handle with sanity: {:?}", t0.elapsed() / n);
+}
