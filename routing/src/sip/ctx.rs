@@ -296,7 +296,8 @@ impl<'m, 'r> MsgCtx<'m, 'r> {
     }
 
     /// The stateless branch (RFC 3261 §16.11) for the request as it would be forwarded now:
-    /// the transaction part hashes the received top branch when it has the magic cookie, else
+    /// the transaction part hashes the received top branch (and sent-by) when it has the
+    /// magic cookie, else
     /// the top Via, To-tag, From-tag, Call-ID, CSeq number and R-URI; the loop-detection part
     /// (§16.6 step 8) hashes what a loop leaves unchanged (outgoing R-URI, Call-ID, From-tag,
     /// CSeq number, Route and Proxy-Require), not the method or To-tag, so the ACK to a
@@ -310,7 +311,12 @@ impl<'m, 'r> MsgCtx<'m, 'r> {
         let mut cseq_buf = [0u8; 20];
         let cseq_num = fmt_u64(u64::from(m.cseq().map_or(0, |c| c.num)), &mut cseq_buf);
         let tx = match top.and_then(|v| v.branch) {
-            Some(b) if b.starts_with(MAGIC_COOKIE) => hash_parts(&[b"c", b.as_bytes()]),
+            // With the sent-by too: RFC 3261 §17.2.3 matches on branch and sent-by, so two
+            // clients reusing a branch (RFC 4475 §3.2.1) still get different branches.
+            Some(b) if b.starts_with(MAGIC_COOKIE) => {
+                let (host, port) = top.map_or(("", 0), |v| (v.host, v.port.unwrap_or(0)));
+                hash_parts(&[b"c", b.as_bytes(), host.as_bytes(), &port.to_le_bytes()])
+            }
             _ => {
                 let via = top
                     .and_then(|v| buf.get(v.span.clone()))

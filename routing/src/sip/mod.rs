@@ -30,10 +30,11 @@
 //! `forward()` returns 1 when queued, a negative value on failure (kept for `sl_reply_error`),
 //! and 0 after answering 483 (Max-Forwards 0, RFC 3261 §16.6 step 3, unless
 //! `mf_process_maxfwd_header` ran) or 482 (loop, §16.3 step 4). Stateless branches are
-//! `z9hG4bK<16 hex: transaction hash>.<8 hex: loop hash>` (§16.11): the transaction part hashes
-//! the received top branch when it carries the magic cookie, else the top Via, tags, Call-ID,
-//! CSeq number and R-URI; the loop part hashes the outgoing R-URI, Call-ID, From-tag, CSeq
-//! number, Route and Proxy-Require. A Via of ours with the same loop part means a loop.
+//! `z9hG4bK<16 hex: transaction hash>.<8 hex: loop hash>` (§16.11): the transaction part
+//! hashes the received top branch and sent-by when the branch carries the magic cookie, else
+//! the top Via, tags, Call-ID, CSeq number and R-URI; the loop part hashes the outgoing R-URI,
+//! Call-ID, From-tag, CSeq number, Route and Proxy-Require. A Via of ours with the same loop
+//! part means a loop.
 //!
 //! Known limits: name resolution (for non-literal destinations) blocks the worker, with a
 //! small per-router cache (`resolve.rs`); no RFC 3263 NAPTR/SRV. A listen socket bound to a
