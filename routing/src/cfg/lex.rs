@@ -343,6 +343,7 @@ impl Lexer {
                 }
                 '$' => {
                     let pv = self.pv(cur, span)?;
+                    let pv = self.apply_substs(&pv);
                     self.push(Tok::Pv(pv.clone()), span, pv);
                 }
                 c if c.is_ascii_digit() => self.number(cur, span),

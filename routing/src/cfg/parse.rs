@@ -330,6 +330,30 @@ impl<'t> Parser<'t> {
             if custom && end > start && is_ident(Some(t), "desc") {
                 break;
             }
+            // the next statement on the same line: `children=4 port=5060`
+            if end > start {
+                if let Tok::Ident(w) = &t.tok {
+                    let next = self.toks.get(end + 1);
+                    if is_punct(next, "=")
+                        || matches!(
+                            w.as_str(),
+                            "loadmodule"
+                                | "loadpath"
+                                | "modparam"
+                                | "request_route"
+                                | "route"
+                                | "reply_route"
+                                | "onreply_route"
+                                | "failure_route"
+                                | "branch_route"
+                                | "onsend_route"
+                                | "event_route"
+                        )
+                    {
+                        break;
+                    }
+                }
+            }
             end += 1;
         }
         let vals = &self.toks[start..end];
@@ -1140,6 +1164,47 @@ impl<'t> Parser<'t> {
                     }
                 }
                 Expr::Net(Net { addr, prefix }, full)
+            }
+            Tok::Punct("[") => {
+                // bracketed IPv6 literal: [2001:db8::1] or [2001:db8::]/32
+                let mut text = String::new();
+                loop {
+                    match self.next() {
+                        Some(Token {
+                            tok: Tok::Punct("]"),
+                            ..
+                        }) => break,
+                        Some(t) if !matches!(t.tok, Tok::Str(_) | Tok::Pv(_)) => {
+                            text.push_str(&t.text)
+                        }
+                        _ => return Err(self.err(span, "expected an IPv6 address in [...]")),
+                    }
+                }
+                let addr: std::net::Ipv6Addr = text
+                    .parse()
+                    .map_err(|_| self.err(span, format!("invalid IPv6 address '{text}'")))?;
+                let mut prefix = 128u8;
+                let mut full = text.clone();
+                if is_punct(self.peek(), "/") {
+                    if let Some(Token {
+                        tok: Tok::Int(m), ..
+                    }) = self.peek_at(1)
+                    {
+                        if !(0..=128).contains(m) {
+                            return Err(self.err(span, format!("invalid network mask /{m}")));
+                        }
+                        prefix = *m as u8;
+                        full = format!("{text}/{m}");
+                        self.pos += 2;
+                    }
+                }
+                Expr::Net(
+                    Net {
+                        addr: IpAddr::V6(addr),
+                        prefix,
+                    },
+                    full,
+                )
             }
             Tok::Punct("(") => {
                 let (e, _) = self.expr()?;

@@ -1197,3 +1197,37 @@ fn pv_names_resolve() {
     assert_eq!(var(&c, &v, "b"), s("sip:alice@x"));
     assert_eq!(var(&c, &v, "c"), s("alice"));
 }
+
+#[test]
+fn ipv6_networks_in_conditions() {
+    let mut h = Fake::default();
+    h.kws.insert(Keyword::SrcIp, s("2001:db8::7"));
+    let (_, c, v) = run_with(
+        "if (src_ip == [2001:db8::]/32) $var(a) = 1; if (src_ip == [2001:db8::7]) $var(b) = 1;\n\
+         if (src_ip == [::1]) $var(c) = 1; if (src_ip == 10.0.0.0/8) $var(d) = 1;",
+        &mut h,
+    );
+    assert_eq!(var(&c, &v, "a"), Value::Int(1));
+    assert_eq!(var(&c, &v, "b"), Value::Int(1));
+    assert_eq!(var(&c, &v, "c"), Value::Int(0));
+    assert_eq!(var(&c, &v, "d"), Value::Int(0));
+}
+
+#[test]
+fn several_assignments_on_one_line() {
+    let c = cfg("children=4 port=5070\nlisten=udp:1.2.3.4:5060 loadmodule \"sl.so\"\n");
+    assert_eq!(c.core.children, Some(4));
+    assert_eq!(c.core.port, Some(5070));
+    assert_eq!(c.core.listen[0].host, "1.2.3.4");
+    assert_eq!(c.modules, vec!["sl"]);
+}
+
+#[test]
+fn substdef_applies_inside_pv_names() {
+    let c = cfg("#!substdef \"/VNAME/counter/\"\nrequest_route { $var(VNAME) = 5; }");
+    let mut h = Fake::default();
+    let mut vars = ScriptVars::new(&c.script);
+    c.script
+        .run(c.script.request_route().unwrap(), &mut h, &mut vars);
+    assert_eq!(var(&c, &vars, "counter"), Value::Int(5));
+}
