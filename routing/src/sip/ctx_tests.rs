@@ -533,3 +533,26 @@ fn ipv6_and_advertised_addresses() {
     });
     assert!(r < 0 && out.is_empty() && stats.send_errors == 1);
 }
+
+#[test]
+fn keywords_and_maddr_replies() {
+    use crate::names::Keyword;
+    let maddr = INVITE.replace(";rport", ";maddr=192.0.2.77");
+    let (_, out, _) = with_ctx(maddr.as_bytes(), Proto::Udp, |c| {
+        assert_eq!(c.keyword(Keyword::Method), s("INVITE"));
+        assert_eq!(c.keyword(Keyword::Uri), s("sip:bob@example.com"));
+        assert_eq!(c.keyword(Keyword::FromUri), s("sip:alice@example.com"));
+        assert_eq!(c.keyword(Keyword::ToUri), s("sip:bob@example.com"));
+        assert_eq!(c.keyword(Keyword::SrcIp), s("192.0.2.7"));
+        assert_eq!(c.keyword(Keyword::SrcPort), Value::Int(40000));
+        assert_eq!(c.keyword(Keyword::DstIp), s("127.0.0.1"));
+        assert_eq!(c.keyword(Keyword::DstPort), Value::Int(5060));
+        assert_eq!(c.keyword(Keyword::Proto), s("udp"));
+        assert_eq!(c.keyword(Keyword::Af), s("INET"));
+        assert_eq!(c.keyword(Keyword::Status), Value::Null);
+        assert!(matches!(c.keyword(Keyword::MsgLen), Value::Int(n) if n > 100));
+        c.call(Builtin::SlSendReply, &[s("486"), s("Busy Here")])
+    });
+    // maddr on UDP: there, on the sent-by port (RFC 3261 §18.2.2).
+    assert_eq!(out[0].dst, "192.0.2.77:5062".parse::<SocketAddr>().unwrap());
+}
