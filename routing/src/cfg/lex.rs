@@ -243,6 +243,7 @@ impl Lexer {
     }
 
     fn lex_file(&mut self, file: u16, text: &str, depth: u32) -> Result<(), CfgError> {
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let mut cur = Cur {
             s: text,
             pos: 0,

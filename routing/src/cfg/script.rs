@@ -44,7 +44,7 @@ pub enum RouteKind {
 pub struct Outcome {
     /// `drop` was executed.
     pub dropped: bool,
-    /// `exit`/`drop` was executed, or a function or route returned 0.
+    /// `exit`, `drop` or `return 0` was executed, or a function or route returned 0.
     pub exited: bool,
     /// The route's return value: the `return` value, 0 after `exit`, 1 when it ran to its end.
     pub ret: i32,
@@ -610,7 +610,10 @@ impl<'a> Exec<'a, '_> {
                     }
                     None => 1,
                 };
-                if self.exit {
+                if self.exit || n == 0 {
+                    // `return 0` stops the whole script, like `exit`
+                    self.exit = true;
+                    self.vars.rc = 0;
                     return Flow::Exit(0);
                 }
                 Flow::Return(n)

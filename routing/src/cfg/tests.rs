@@ -651,6 +651,15 @@ fn exit_drop_return() {
             ret: 5
         }
     );
+    let (o, _, _, _) = run("return(0); xlog(\"never\");");
+    assert_eq!(
+        o,
+        Outcome {
+            dropped: false,
+            exited: true,
+            ret: 0
+        }
+    );
     let (o, _, _, _) = run("return -2;");
     assert_eq!(o.ret, -2);
     let (o, _, _, _) = run("return;");
@@ -1230,4 +1239,14 @@ fn substdef_applies_inside_pv_names() {
     c.script
         .run(c.script.request_route().unwrap(), &mut h, &mut vars);
     assert_eq!(var(&c, &vars, "counter"), Value::Int(5));
+}
+
+#[test]
+fn crlf_and_bom() {
+    let c = cfg("\u{feff}#!KAMAILIO\r\n#!define X 3\r\n#!ifdef X\r\nchildren=X\r\n#!endif\r\nrequest_route {\r\n exit;\r\n}\r\n");
+    assert_eq!(c.core.children, Some(3));
+    assert_eq!(
+        err("\u{feff}children=1\r\nnope=2\r\n"),
+        "t.cfg:2:1: unknown core parameter 'nope'"
+    );
 }
