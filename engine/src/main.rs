@@ -1,1 +1,158 @@
-fn main() {}
+//! `ferrosip`: a thread-per-core, shared-nothing SIP proxy driven by a Kamailio-style config.
+//!
+//! The binary parses Kamailio's command line, compiles the configuration once, binds one
+//! SO_REUSEPORT socket per worker and listen address, steers datagrams to the worker that owns
+//! their call (eBPF, or a hand-off over the worker mesh), and runs one pinned glommio executor
+//! per worker (ARCHITECTURE.md). Protocol logic lives in the library crates; this crate owns
+//! the I/O, the workers and the process.
+
+mod cli;
+mod listen;
+mod mesh;
+mod signals;
+mod tcp;
+mod worker;
+
+use clap::Parser;
+use cli::{Cli, SteeringMode};
+use ferrosip_routing::cfg::Config;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if cli.version {
+        println!("version: ferrosip {}", env!("CARGO_PKG_VERSION"));
+        return ExitCode::SUCCESS;
+    }
+    let defines = cli.define_pairs();
+    let mut cfg = match Config::load(&cli.file, &defines) {
+        Ok(cfg) => cfg,
+        Err(e) => {
+            eprintln!("{e}");
+            eprintln!("ERROR: bad config file ({})", cli.file.display());
+            return ExitCode::from(1);
+        }
+    };
+    if cli.cfg_print {
+        print!("{}", cfg.preprocessed);
+        return ExitCode::SUCCESS;
+    }
+    let debug = cli.debug_level(cfg.core.debug);
+    init_logging(debug, cli.color);
+    for notice in &cfg.notices {
+        tracing::info!("{notice}");
+    }
+    cfg.core.aliases.extend(cli.alias.iter().cloned());
+    if cli.no_tcp {
+        cfg.core.disable_tcp = true;
+    }
+    let plan = match listen::plan(&cli, &cfg) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{}: {e}", cli.file.display());
+            return ExitCode::from(1);
+        }
+    };
+    if cli.check {
+        eprintln!("config file ok, exiting...");
+        return ExitCode::SUCCESS;
+    }
+    match run(cli, cfg, plan) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Maps Kamailio's debug levels onto `tracing` (L_ALERT -5 .. L_ERR -1, L_WARN 0, L_NOTICE 1,
+/// L_INFO 2, L_DBG 3; 4 and above also enables per-message traces).
+fn init_logging(debug: i32, color: bool) {
+    let level = match debug {
+        i32::MIN..=-1 => "error",
+        0 => "warn",
+        1 | 2 => "info",
+        3 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FERROSIP_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(color)
+        .with_thread_names(true)
+        .try_init();
+}
+
+fn run(cli: Cli, cfg: Config, plan: listen::Plan) -> Result<(), String> {
+    signals::block_stop_signals();
+    raise_memlock();
+    let workers = plan.workers;
+    let bound = listen::bind_all(&plan).map_err(|e| format!("cannot bind: {e}"))?;
+    let steering = listen::steer(&bound, workers, cli.steering)?;
+    match (&steering, cli.steering) {
+        (listen::SteerState::Bpf(_), _) => tracing::warn!(
+            "call steering: eBPF reuseport program, {workers} workers (datagrams land on the worker owning their Call-ID)"
+        ),
+        (listen::SteerState::Mesh(why), SteeringMode::Mesh) => {
+            tracing::warn!("call steering: user-space hand-off over the worker mesh ({why})")
+        }
+        (listen::SteerState::Mesh(why), _) => tracing::warn!(
+            "call steering: eBPF not available ({why}); user-space hand-off over the worker mesh"
+        ),
+    }
+    if let Some(pid_file) = &cli.pid_file {
+        std::fs::write(pid_file, format!("{}\n", std::process::id()))
+            .map_err(|e| format!("cannot write pid file {}: {e}", pid_file.display()))?;
+    }
+    for s in &bound.sockets {
+        tracing::warn!("listening on {}:{}", s.proto, s.addr);
+    }
+    let cfg = Arc::new(cfg);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let handles = worker::spawn_all(&cfg, bound, workers, stop.clone())?;
+    let signal = signals::wait_for_stop();
+    tracing::warn!("{signal} received: stopping workers");
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut failed = false;
+    for (i, h) in handles.into_iter().enumerate() {
+        match h.join() {
+            Ok(Ok(stats)) => tracing::warn!("worker {i}: {stats}"),
+            Ok(Err(e)) => {
+                failed = true;
+                tracing::error!("worker {i} failed: {e}");
+            }
+            Err(_) => {
+                failed = true;
+                tracing::error!("worker {i} panicked");
+            }
+        }
+    }
+    drop(steering);
+    if let Some(pid_file) = &cli.pid_file {
+        let _ = std::fs::remove_file(pid_file);
+    }
+    if failed {
+        Err("a worker failed".into())
+    } else {
+        Ok(())
+    }
+}
+
+/// io_uring needs locked memory for its rings; raise the soft limit to the hard one.
+fn raise_memlock() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read/write the struct we pass.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_MEMLOCK, &lim);
+        }
+    }
+}

@@ -167,6 +167,20 @@ const fn compact_table() -> [HeaderName; 256] {
     t
 }
 
+/// Whether `name` equals `lower` (lowercase letters and `-` only) ignoring ASCII case.
+///
+/// `x | 0x20 == y` holds exactly for `x == y` or `x` the upper-case letter of `y`, except that
+/// CR (0x0D) would match `-` (0x2D), which the `x > 0x20` test excludes. Cheaper than
+/// `eq_ignore_ascii_case`, which lowercases both sides.
+#[inline]
+fn eq_lower(name: &[u8], lower: &[u8]) -> bool {
+    name.len() == lower.len()
+        && name
+            .iter()
+            .zip(lower)
+            .all(|(&x, &y)| x | 0x20 == y && x > 0x20)
+}
+
 /// Compact form letter → header (RFC 3261 §7.3.3).
 static COMPACT: [HeaderName; 256] = compact_table();
 
@@ -176,10 +190,55 @@ impl HeaderName {
     pub fn from_bytes(name: &[u8]) -> Self {
         match name {
             [c] => COMPACT[*c as usize],
-            _ => LONG
-                .iter()
-                .find(|(n, _)| n.len() == name.len() && n.as_bytes().eq_ignore_ascii_case(name))
-                .map_or(Self::Other, |&(_, h)| h),
+            [first, ..] => {
+                // Dispatch on length and first letter, then one or two full comparisons:
+                // this runs for every header line, so no scan over the whole table.
+                let candidates: &[(&str, Self)] = match (name.len(), first.to_ascii_lowercase()) {
+                    (2, b't') => &[("to", Self::To)],
+                    (3, b'v') => &[("via", Self::Via)],
+                    (4, b'f') => &[("from", Self::From)],
+                    (4, b'c') => &[("cseq", Self::CSeq)],
+                    (4, b'd') => &[("date", Self::Date)],
+                    (4, b'p') => &[("path", Self::Path)],
+                    (5, b'r') => &[("route", Self::Route)],
+                    (5, b'a') => &[("allow", Self::Allow)],
+                    (5, b'e') => &[("event", Self::Event)],
+                    (6, b's') => &[("server", Self::Server)],
+                    (6, b'a') => &[("accept", Self::Accept)],
+                    (7, b'c') => &[("call-id", Self::CallId), ("contact", Self::Contact)],
+                    (7, b'e') => &[("expires", Self::Expires)],
+                    (7, b'r') => &[("require", Self::Require)],
+                    (7, b's') => &[("subject", Self::Subject)],
+                    (8, b'r') => &[("refer-to", Self::ReferTo)],
+                    (8, b'i') => &[("identity", Self::Identity)],
+                    (9, b's') => &[("supported", Self::Supported)],
+                    (10, b'u') => &[("user-agent", Self::UserAgent)],
+                    (11, b'u') => &[("unsupported", Self::Unsupported)],
+                    (11, b'r') => &[("referred-by", Self::ReferredBy)],
+                    (12, b'm') => &[("max-forwards", Self::MaxForwards)],
+                    (12, b'c') => &[("content-type", Self::ContentType)],
+                    (12, b'r') => &[("record-route", Self::RecordRoute)],
+                    (12, b'a') => &[("allow-events", Self::AllowEvents)],
+                    (13, b'a') => &[("authorization", Self::Authorization)],
+                    (13, b'p') => &[("proxy-require", Self::ProxyRequire)],
+                    (13, b'i') => &[("identity-info", Self::IdentityInfo)],
+                    (14, b'c') => &[("content-length", Self::ContentLength)],
+                    (14, b'a') => &[("accept-contact", Self::AcceptContact)],
+                    (14, b'r') => &[("reject-contact", Self::RejectContact)],
+                    (15, b's') => &[("session-expires", Self::SessionExpires)],
+                    (16, b'w') => &[("www-authenticate", Self::WwwAuthenticate)],
+                    (16, b'c') => &[("content-encoding", Self::ContentEncoding)],
+                    (18, b'p') => &[("proxy-authenticate", Self::ProxyAuthenticate)],
+                    (19, b'p') => &[("proxy-authorization", Self::ProxyAuthorization)],
+                    (19, b'r') => &[("request-disposition", Self::RequestDisposition)],
+                    _ => &[],
+                };
+                candidates
+                    .iter()
+                    .find(|(n, _)| eq_lower(name, n.as_bytes()))
+                    .map_or(Self::Other, |&(_, h)| h)
+            }
+            [] => Self::Other,
         }
     }
 

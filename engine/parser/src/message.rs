@@ -6,7 +6,7 @@ use std::ops::Range;
 use bumpalo::collections::Vec as BVec;
 use bumpalo::Bump;
 
-use crate::chars::{all_token, is_lws, parse_u64, skip_lws, trim_lws};
+use crate::chars::{is_lws, is_token, parse_u64, skip_lws, trim_lws};
 use crate::error::ParseError;
 use crate::header::{Header, HeaderName};
 use crate::method::{Method, Version};
@@ -249,7 +249,15 @@ pub fn parse<'b>(buf: &'b [u8], arena: &'b Bump) -> Result<Message<'b>, ParseErr
     let start = parse_start_line(line, pos)?;
     pos += nl + 1;
 
+    // One UTF-8 check over the whole buffer (ASCII fast path) instead of one per field; the
+    // header slices we hand out as `&str` are cut from its valid prefix.
+    let text = match std::str::from_utf8(buf) {
+        Ok(t) => t,
+        Err(e) => std::str::from_utf8(buf.get(..e.valid_up_to()).unwrap_or_default()).unwrap_or(""),
+    };
     let mut p = Parsed {
+        text,
+        seen: 0,
         headers: BVec::with_capacity_in(16, arena),
         vias: BVec::with_capacity_in(4, arena),
         call_id: None,
@@ -390,6 +398,10 @@ fn parse_start_line(line: &[u8], pos: usize) -> Result<StartLine<'_>, ParseError
 
 /// The state collected while walking the header lines.
 struct Parsed<'b> {
+    /// The longest valid UTF-8 prefix of the buffer.
+    text: &'b str,
+    /// Bit set of the single-valued headers seen so far ([`single_bit`]).
+    seen: u8,
     headers: BVec<'b, Header<'b>>,
     vias: BVec<'b, Via<'b>>,
     call_id: Option<&'b str>,
@@ -407,20 +419,33 @@ impl<'b> Parsed<'b> {
             return Err(ParseError::TooManyHeaders);
         }
         let content = strip_cr(buf.get(pos..end - 1).unwrap_or_default());
-        // header-name HCOLON header-value, HCOLON = *( SP / HTAB ) ":" SWS
-        let colon = memchr::memchr(b':', content).ok_or(ParseError::HeaderName)?;
-        let raw_name_b = trim_lws(content.get(..colon).unwrap_or_default());
-        if !all_token(raw_name_b) || content.first().is_some_and(|&c| is_lws(c)) {
+        // header-name HCOLON header-value, HCOLON = *( SP / HTAB ) ":" SWS: one pass over
+        // the name validates it as a `token` and finds the colon.
+        let mut name_end = 0;
+        while content.get(name_end).is_some_and(|&c| is_token(c)) {
+            name_end += 1;
+        }
+        let mut colon = name_end;
+        while matches!(content.get(colon), Some(b' ' | b'\t')) {
+            colon += 1;
+        }
+        if name_end == 0 || content.get(colon) != Some(&b':') {
             return Err(ParseError::HeaderName);
         }
-        let raw_name = std::str::from_utf8(raw_name_b).map_err(|_| ParseError::HeaderName)?;
+        let raw_name_b = content.get(..name_end).unwrap_or_default();
+        let raw_name = self
+            .str_at(buf, pos, name_end)
+            .ok_or(ParseError::HeaderName)?;
         let name = HeaderName::from_bytes(raw_name_b);
         let vstart = skip_lws(content, colon + 1);
         let value = trim_lws(content.get(vstart..).unwrap_or_default());
         let base = pos + vstart;
         let index = self.headers.len();
-        let value_str = || std::str::from_utf8(value).map_err(|_| ParseError::HeaderValue(name));
-        if name.is_single() {
+        let text = self.text;
+        let value_str =
+            || str_in(text, buf, base, value.len()).ok_or(ParseError::HeaderValue(name));
+        let bit = single_bit(name);
+        if self.seen & bit != 0 {
             let first = self.headers.iter().find(|h| h.name == name);
             if let Some(first) = first {
                 if first.value != value {
@@ -435,9 +460,10 @@ impl<'b> Parsed<'b> {
                 return Ok(());
             }
         }
+        self.seen |= bit;
         match name {
             HeaderName::Via => {
-                let s = std::str::from_utf8(value).map_err(|_| ParseError::BadVia)?;
+                let s = str_in(text, buf, base, value.len()).ok_or(ParseError::BadVia)?;
                 let vias = &mut self.vias;
                 parse_via_list(s, base, index, |v| {
                     if vias.len() >= MAX_VIAS {
@@ -487,6 +513,36 @@ impl<'b> Parsed<'b> {
             line: pos..end,
         });
         Ok(())
+    }
+}
+
+impl<'b> Parsed<'b> {
+    /// `buf[start..start + len]` as `&str`, `None` if it is not UTF-8.
+    fn str_at(&self, buf: &'b [u8], start: usize, len: usize) -> Option<&'b str> {
+        str_in(self.text, buf, start, len)
+    }
+}
+
+/// `buf[start..start + len]` as `&str`: cut from `text` (the valid UTF-8 prefix of `buf`) when
+/// it lies inside it, else checked on its own.
+fn str_in<'b>(text: &'b str, buf: &'b [u8], start: usize, len: usize) -> Option<&'b str> {
+    let end = start.checked_add(len)?;
+    match text.get(start..end) {
+        Some(s) => Some(s),
+        None => std::str::from_utf8(buf.get(start..end)?).ok(),
+    }
+}
+
+/// The duplicate-tracking bit of a single-valued header (RFC 3261 §7.3.1), 0 for others.
+fn single_bit(name: HeaderName) -> u8 {
+    match name {
+        HeaderName::From => 1,
+        HeaderName::To => 2,
+        HeaderName::CallId => 4,
+        HeaderName::CSeq => 8,
+        HeaderName::MaxForwards => 16,
+        HeaderName::ContentLength => 32,
+        _ => 0,
     }
 }
 

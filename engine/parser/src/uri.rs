@@ -63,33 +63,28 @@ impl<'b> Uri<'b> {
     /// ```
     pub fn parse(s: &'b str) -> Result<Self, ParseError> {
         let b = s.as_bytes();
-        let colon = memchr::memchr(b':', b).ok_or(ParseError::BadUri)?;
-        let scheme_b = b.get(..colon).ok_or(ParseError::BadUri)?;
         // scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )
-        let valid_scheme = scheme_b.first().is_some_and(u8::is_ascii_alphabetic)
-            && scheme_b
-                .iter()
-                .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.'));
-        if !valid_scheme {
+        if !b.first().is_some_and(u8::is_ascii_alphabetic) {
             return Err(ParseError::BadUri);
         }
-        let scheme = if scheme_b.eq_ignore_ascii_case(b"sip") {
-            Scheme::Sip
-        } else if scheme_b.eq_ignore_ascii_case(b"sips") {
-            Scheme::Sips
-        } else if scheme_b.eq_ignore_ascii_case(b"tel") {
-            Scheme::Tel
-        } else {
-            Scheme::Other
+        let mut colon = 1;
+        while b
+            .get(colon)
+            .is_some_and(|&c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.'))
+        {
+            colon += 1;
+        }
+        if b.get(colon) != Some(&b':') {
+            return Err(ParseError::BadUri);
+        }
+        let lower = |c: &u8| c | 0x20;
+        let scheme = match b.get(..colon).unwrap_or_default() {
+            [x, y, z] if [x, y, z].map(lower) == *b"sip" => Scheme::Sip,
+            [x, y, z] if [x, y, z].map(lower) == *b"tel" => Scheme::Tel,
+            [w, x, y, z] if [w, x, y, z].map(lower) == *b"sips" => Scheme::Sips,
+            _ => Scheme::Other,
         };
         let rest = s.get(colon + 1..).ok_or(ParseError::BadUri)?;
-        if rest.is_empty()
-            || !rest
-                .bytes()
-                .all(|c| is_uri(c) || (scheme == Scheme::Other && c == b'#'))
-        {
-            return Err(ParseError::BadUri);
-        }
         let mut uri = Self {
             scheme,
             user: None,
@@ -103,6 +98,9 @@ impl<'b> Uri<'b> {
         match scheme {
             Scheme::Sip | Scheme::Sips => uri.parse_sip(rest)?,
             Scheme::Tel => {
+                if !rest.bytes().all(is_uri) {
+                    return Err(ParseError::BadUri);
+                }
                 // telephone-uri = "tel:" telephone-subscriber; its parameters follow `;`
                 let (num, params) = split_at_byte(rest, b';');
                 if num.is_empty() {
@@ -111,53 +109,69 @@ impl<'b> Uri<'b> {
                 uri.user = Some(num);
                 uri.params = params;
             }
-            Scheme::Other => {}
+            Scheme::Other => {
+                if rest.is_empty() || !rest.bytes().all(|c| is_uri(c) || c == b'#') {
+                    return Err(ParseError::BadUri);
+                }
+            }
         }
         Ok(uri)
     }
 
-    /// The SIP/SIPS part after `sip:`.
+    /// The SIP/SIPS part after `sip:`, in one pass that validates the characters and finds
+    /// the delimiters.
     fn parse_sip(&mut self, rest: &'b str) -> Result<(), ParseError> {
+        let b = rest.as_bytes();
         // `@` can occur in neither params nor headers (RFC 3261 §25.1 `paramchar`, `hvalue`),
         // so the first `@` ends the userinfo even when the user holds `;` or `?` (RFC 4475
-        // §3.1.1.2, §3.1.1.9).
-        let hostpart = match memchr::memchr(b'@', rest.as_bytes()) {
+        // §3.1.1.2, §3.1.1.9). Delimiters seen before it belong to the userinfo.
+        let (mut at, mut colon, mut semi, mut query) = (None, None, None, None);
+        for (k, &c) in b.iter().enumerate() {
+            if !is_uri(c) {
+                return Err(ParseError::BadUri);
+            }
+            match c {
+                b'@' if at.is_none() => {
+                    at = Some(k);
+                    semi = None;
+                    query = None;
+                }
+                b':' if colon.is_none() && at.is_none() => colon = Some(k),
+                b';' if semi.is_none() && query.is_none() => semi = Some(k),
+                b'?' if query.is_none() => query = Some(k),
+                _ => {}
+            }
+        }
+        let host_start = match at {
             Some(at) => {
-                let userinfo = rest.get(..at).ok_or(ParseError::BadUri)?;
-                let (user, password) = match memchr::memchr(b':', userinfo.as_bytes()) {
-                    Some(c) => (
-                        userinfo.get(..c).ok_or(ParseError::BadUri)?,
-                        Some(userinfo.get(c + 1..).ok_or(ParseError::BadUri)?),
-                    ),
-                    None => (userinfo, None),
+                let (user_end, password) = match colon.filter(|&c| c < at) {
+                    Some(c) => (c, Some(rest.get(c + 1..at).ok_or(ParseError::BadUri)?)),
+                    None => (at, None),
                 };
-                if user.is_empty() {
+                if user_end == 0 {
                     return Err(ParseError::BadUri);
                 }
-                self.user = Some(user);
+                self.user = Some(rest.get(..user_end).ok_or(ParseError::BadUri)?);
                 self.password = password;
-                rest.get(at + 1..).ok_or(ParseError::BadUri)?
+                at + 1
             }
-            None => rest,
+            None => 0,
         };
-        let (hostport_params, headers) = match memchr::memchr(b'?', hostpart.as_bytes()) {
-            Some(q) => (
-                hostpart.get(..q).ok_or(ParseError::BadUri)?,
-                hostpart.get(q + 1..).ok_or(ParseError::BadUri)?,
-            ),
-            None => (hostpart, ""),
-        };
-        self.headers = headers;
-        let (hostport, params) = split_at_byte(hostport_params, b';');
+        let end = query.unwrap_or(b.len());
+        if let Some(q) = query {
+            self.headers = rest.get(q + 1..).ok_or(ParseError::BadUri)?;
+        }
+        let host_end = semi.filter(|&p| p < end).unwrap_or(end);
+        let hostport = rest.get(host_start..host_end).ok_or(ParseError::BadUri)?;
         let (host, port) = split_hostport(hostport).ok_or(ParseError::BadUri)?;
         self.host = host;
         self.port = port;
-        // uri-parameters = *( ";" uri-parameter ); an empty parameter is malformed.
-        if params
-            .split(';')
-            .skip(1)
-            .any(|p| p.is_empty() || p.starts_with('='))
-        {
+        // uri-parameters = *( ";" uri-parameter ); an empty parameter or name is malformed.
+        let params = rest.get(host_end..end).ok_or(ParseError::BadUri)?;
+        let pb = params.as_bytes();
+        let empty =
+            pb.last() == Some(&b';') || pb.windows(2).any(|w| matches!(w, [b';', b';' | b'=']));
+        if empty {
             return Err(ParseError::BadUri);
         }
         self.params = params;

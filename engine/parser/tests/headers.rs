@@ -337,3 +337,62 @@ fn errors_map_to_responses() {
     let e: Box<dyn std::error::Error> = Box::new(ParseError::BadCSeq);
     assert_eq!(e.to_string(), "Bad CSeq header");
 }
+
+/// The fast dispatch in `HeaderName::from_bytes` agrees with the canonical names, in any case.
+#[test]
+fn header_name_dispatch_covers_every_canonical_name() {
+    let all = [
+        HeaderName::Via,
+        HeaderName::From,
+        HeaderName::To,
+        HeaderName::CallId,
+        HeaderName::CSeq,
+        HeaderName::MaxForwards,
+        HeaderName::ContentLength,
+        HeaderName::ContentType,
+        HeaderName::Contact,
+        HeaderName::Route,
+        HeaderName::RecordRoute,
+        HeaderName::Expires,
+        HeaderName::UserAgent,
+        HeaderName::Server,
+        HeaderName::Allow,
+        HeaderName::Supported,
+        HeaderName::Require,
+        HeaderName::ProxyRequire,
+        HeaderName::Unsupported,
+        HeaderName::Authorization,
+        HeaderName::ProxyAuthorization,
+        HeaderName::WwwAuthenticate,
+        HeaderName::ProxyAuthenticate,
+        HeaderName::Event,
+        HeaderName::Subject,
+        HeaderName::ReferTo,
+        HeaderName::Accept,
+        HeaderName::ContentEncoding,
+        HeaderName::Date,
+        HeaderName::AllowEvents,
+        HeaderName::SessionExpires,
+        HeaderName::Identity,
+        HeaderName::ReferredBy,
+        HeaderName::AcceptContact,
+        HeaderName::RejectContact,
+        HeaderName::RequestDisposition,
+        HeaderName::IdentityInfo,
+        HeaderName::Path,
+    ];
+    for h in all {
+        let name = h.canonical().unwrap();
+        assert_eq!(HeaderName::from_bytes(name.as_bytes()), h, "{name}");
+        assert_eq!(
+            HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes()),
+            h,
+            "{name}"
+        );
+        assert_eq!(
+            HeaderName::from_bytes(name.to_ascii_uppercase().as_bytes()),
+            h,
+            "{name}"
+        );
+    }
+}

@@ -1,0 +1,88 @@
+//! A load-robust speed comparison with `rsip`, for shared, busy machines where criterion's
+//! wall-clock means drift: both parsers run in alternating small batches and the minimum
+//! batch time of each is kept (the least-disturbed run). Ignored by default; run with
+//! `cargo test --release -p ferrosip-parser --test speed -- --ignored --nocapture`.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+#[path = "../benches/messages.rs"]
+mod messages;
+
+fn min_batch(rounds: usize, batch: usize, mut f: impl FnMut()) -> Duration {
+    let mut best = Duration::MAX;
+    for _ in 0..rounds {
+        let t = Instant::now();
+        for _ in 0..batch {
+            f();
+        }
+        best = best.min(t.elapsed());
+    }
+    best / u32::try_from(batch).unwrap()
+}
+
+#[test]
+#[ignore]
+fn ferrosip_vs_rsip() {
+    for (name, msg) in [("invite", messages::INVITE), ("200ok", messages::OK200)] {
+        let mut arena = bumpalo::Bump::with_capacity(16 * 1024);
+        let mut ours = Duration::MAX;
+        let mut theirs = Duration::MAX;
+        for _ in 0..20 {
+            ours = ours.min(min_batch(10, 200, || {
+                arena.reset();
+                black_box(ferrosip_parser::parse(black_box(msg), &arena).is_ok());
+            }));
+            theirs = theirs.min(min_batch(10, 200, || {
+                black_box(rsip::SipMessage::try_from(black_box(msg)).is_ok());
+            }));
+        }
+        println!(
+            "{name}: ferrosip {:?}, rsip {:?}, ratio {:.1}x",
+            ours,
+            theirs,
+            theirs.as_secs_f64() / ours.as_secs_f64()
+        );
+    }
+}
+
+fn iters() -> u32 {
+    std::env::var("SPEED_ITERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000)
+}
+
+fn message() -> &'static [u8] {
+    match std::env::var("SPEED_MSG").as_deref() {
+        Ok("200ok") => messages::OK200,
+        _ => messages::INVITE,
+    }
+}
+
+/// A loop of ferrosip alone, for `perf` or `valgrind --tool=callgrind` (instruction counts do
+/// not depend on machine load). `SPEED_MSG=200ok` picks the response.
+#[test]
+#[ignore]
+fn ferrosip_only() {
+    let mut arena = bumpalo::Bump::with_capacity(16 * 1024);
+    let (n, msg) = (iters(), message());
+    let t = Instant::now();
+    for _ in 0..n {
+        arena.reset();
+        black_box(ferrosip_parser::parse(black_box(msg), &arena).is_ok());
+    }
+    println!("ferrosip: {:?} per parse", t.elapsed() / n);
+}
+
+/// The same loop for rsip.
+#[test]
+#[ignore]
+fn rsip_only() {
+    let (n, msg) = (iters(), message());
+    let t = Instant::now();
+    for _ in 0..n {
+        black_box(rsip::SipMessage::try_from(black_box(msg)).is_ok());
+    }
+    println!("rsip: {:?} per parse", t.elapsed() / n);
+}

@@ -1,0 +1,129 @@
+//! The command line and configuration checks, as an operator meets them.
+
+mod common;
+
+use common::*;
+use std::net::UdpSocket;
+use std::process::Command;
+use std::time::Duration;
+
+fn ferrosip(args: &[&str]) -> std::process::Output {
+    Command::new(ferrosip_bin()).args(args).output().unwrap()
+}
+
+#[test]
+fn unknown_flag_is_a_usage_error() {
+    let out = ferrosip(&["--no-such-flag"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Usage"));
+}
+
+#[test]
+fn version_and_check() {
+    let out = ferrosip(&["-V"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ferrosip"));
+    let cfg = repo_root().join("deploy/examples/stateless-proxy.cfg");
+    let out = ferrosip(&["-c", "-f", cfg.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn config_errors_name_file_line_and_column() {
+    let dir = scratch("cfgerr");
+    let cfg = dir.join("bad.cfg");
+    std::fs::write(
+        &cfg,
+        "#!KAMAILIO\nloadmodule \"sl.so\"\nrequest_route {\n\tno_such_function(\"x\");\n}\n",
+    )
+    .unwrap();
+    let out = ferrosip(&["-c", "-f", cfg.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let want = format!("{}:4:2:", cfg.display());
+    assert!(
+        err.contains(&want) && err.contains("no_such_function"),
+        "got: {err}"
+    );
+}
+
+#[test]
+fn cfg_print_shows_the_preprocessed_config() {
+    let cfg = repo_root().join("deploy/examples/stateless-proxy.cfg");
+    let out = ferrosip(&[
+        "--cfg-print",
+        "-f",
+        cfg.to_str().unwrap(),
+        "-A",
+        "DST=\"sip:10.0.0.9:5070\"",
+    ]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("request_route"), "{text}");
+}
+
+#[test]
+fn example_config_runs_on_kamailio_too() {
+    if !require("kamailio") {
+        return;
+    }
+    let cfg = repo_root().join("deploy/examples/stateless-proxy.cfg");
+    let out = Command::new("kamailio")
+        .args(["-c", "-f"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "kamailio -c rejects the example: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let anchor = repo_root().join("../shared/bench-anchor/cfg/stateless.cfg");
+    if anchor.exists() {
+        let out = ferrosip(&["-c", "-f", anchor.to_str().unwrap()]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// RFC 4475 §3.1.2.x / §3.3.x over a real socket: malformed requests get the status the RFC
+/// discussion asks for, and ferrosip keeps serving.
+#[test]
+fn torture_messages_over_udp() {
+    let torture = repo_root().join("../shared/testdata/sip-torture/rfc4475");
+    if !torture.exists() {
+        eprintln!("skipping: {} is absent", torture.display());
+        return;
+    }
+    let dir = scratch("torture");
+    let port = free_port();
+    let listen = format!("udp:127.0.0.1:{port}");
+    let cfg = repo_root().join("deploy/examples/stateless-proxy.cfg");
+    let mut fs = start_ferrosip(&dir, &cfg, &["-n", "1", "-l", &listen], &[]);
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(1500)))
+        .unwrap();
+    for (file, want) in [
+        ("badvers.dat", "SIP/2.0 505"),
+        ("scalar02.dat", "SIP/2.0 400"),
+        ("unkscm.dat", "SIP/2.0 416"),
+    ] {
+        let data = std::fs::read(torture.join(file)).unwrap();
+        sock.send_to(&data, ("127.0.0.1", port)).unwrap();
+        let mut buf = [0u8; 65535];
+        let n = sock
+            .recv(&mut buf)
+            .unwrap_or_else(|e| panic!("{file}: no answer: {e}"));
+        let text = String::from_utf8_lossy(&buf[..n]);
+        assert!(text.starts_with(want), "{file}: got {text}");
+    }
+    let st = fs.terminate(Duration::from_secs(10));
+    assert!(st.map(|s| s.success()).unwrap_or(false), "{}", fs.output());
+}
