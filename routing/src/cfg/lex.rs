@@ -861,9 +861,9 @@ impl Lexer {
         };
         let text = String::from_utf8_lossy(&bytes).into_owned();
         let f = self.add_file(&path.to_string_lossy(), span)?;
-        let (nl, sp) = (self.pending_nl, self.pending_space);
+        let sp = self.pending_space;
         self.lex_file(f, &text, depth + 1)?;
-        let _ = nl;
+        // whatever follows the included text starts a new line
         self.pending_nl = true;
         self.pending_space = sp;
         Ok(())

@@ -69,6 +69,21 @@ fn is_ident(t: Option<&Token>, w: &str) -> bool {
     matches!(t, Some(Token { tok: Tok::Ident(q), .. }) if q == w)
 }
 
+fn arith_op(op: &str) -> ArithOp {
+    match op {
+        "|" => ArithOp::BitOr,
+        "&" => ArithOp::BitAnd,
+        "^" => ArithOp::BitXor,
+        "<<" => ArithOp::Shl,
+        ">>" => ArithOp::Shr,
+        "+" => ArithOp::Add,
+        "-" => ArithOp::Sub,
+        "*" => ArithOp::Mul,
+        "/" => ArithOp::Div,
+        _ => ArithOp::Mod,
+    }
+}
+
 impl<'t> Parser<'t> {
     pub(crate) fn new(toks: &'t [Token], files: &'t [String]) -> Self {
         Self {
@@ -938,29 +953,37 @@ impl<'t> Parser<'t> {
         r
     }
 
+    /// `a || b || c` as one n-ary node (flat, so long chains cost no recursion depth).
     fn or_expr(&mut self) -> R<(Expr, Span)> {
-        let (mut l, span) = self.and_expr()?;
+        let (first, span) = self.and_expr()?;
+        let mut list = vec![first];
         while is_punct(self.peek(), "||") || is_ident(self.peek(), "or") {
             self.pos += 1;
-            let (r, _) = self.and_expr()?;
-            l = Expr::Or(Box::new(l), Box::new(r));
+            list.push(self.and_expr()?.0);
         }
-        Ok((l, span))
+        if list.len() == 1 {
+            return Ok((list.pop().unwrap_or(Expr::Const(Value::Null)), span));
+        }
+        Ok((Expr::Or(list.into_boxed_slice()), span))
     }
 
     fn and_expr(&mut self) -> R<(Expr, Span)> {
-        let (mut l, span) = self.bin_expr(0)?;
+        let (first, span) = self.bin_expr(0)?;
+        let mut list = vec![first];
         while is_punct(self.peek(), "&&") || is_ident(self.peek(), "and") {
             self.pos += 1;
-            let (r, _) = self.bin_expr(0)?;
-            l = Expr::And(Box::new(l), Box::new(r));
+            list.push(self.bin_expr(0)?.0);
         }
-        Ok((l, span))
+        if list.len() == 1 {
+            return Ok((list.pop().unwrap_or(Expr::Const(Value::Null)), span));
+        }
+        Ok((Expr::And(list.into_boxed_slice()), span))
     }
 
-    /// Binary operator levels from loosest to tightest (Kamailio `cfg.y` precedence):
-    /// `|`, `&`, `^`, `<< >>`, `== != =~ !~ eq ne ieq ine`, `< > <= >=`, `+ -`, `* / % mod`.
-    fn op_at(&self, level: usize) -> Option<&'static str> {
+    /// The binary operator at the cursor and its precedence level, loosest first (Kamailio
+    /// `cfg.y`): 0 `|`, 1 `&`, 2 `^`, 3 `<< >>`, 4 `== != =~ !~ eq ne ieq ine`,
+    /// 5 `< > <= >=`, 6 `+ -`, 7 `* / % mod`.
+    fn op_prec(&self) -> Option<(&'static str, usize)> {
         const LEVELS: [&[&str]; 8] = [
             &["|"],
             &["&"],
@@ -977,36 +1000,85 @@ impl<'t> Parser<'t> {
             Tok::Ident(w) => w.as_str(),
             _ => return None,
         };
-        LEVELS[level].iter().find(|o| **o == s).copied()
+        LEVELS
+            .iter()
+            .enumerate()
+            .find_map(|(i, l)| l.iter().find(|o| **o == s).map(|o| (*o, i)))
     }
 
-    fn bin_expr(&mut self, level: usize) -> R<(Expr, Span)> {
-        if level >= 8 {
-            return self.unary();
-        }
-        let (mut l, span) = self.bin_expr(level + 1)?;
-        while let Some(op) = self.op_at(level) {
-            let opspan = self.here();
-            self.pos += 1;
-            let (r, rspan) = self.bin_expr(level + 1)?;
-            l = self.binary(op, l, r, opspan, rspan)?;
-        }
-        Ok((l, span))
+    /// Precedence climbing over the binary operators with level `>= min`.
+    fn bin_expr(&mut self, min: usize) -> R<(Expr, Span)> {
+        let (mut l, span) = self.unary()?;
+        let mut depth = 0;
+        let r = loop {
+            let Some((op, prec)) = self.op_prec() else {
+                break Ok((l, span));
+            };
+            if prec < min {
+                break Ok((l, span));
+            }
+            if prec == 4 || prec == 5 {
+                // comparisons nest (`a == b == c`): each counts toward the depth bound
+                let opspan = self.here();
+                self.pos += 1;
+                if let Err(e) = self.enter() {
+                    break Err(e);
+                }
+                depth += 1;
+                let (r, rspan) = match self.bin_expr(prec + 1) {
+                    Ok(x) => x,
+                    Err(e) => break Err(e),
+                };
+                l = match self.compare(op, l, r, opspan, rspan) {
+                    Ok(x) => x,
+                    Err(e) => break Err(e),
+                };
+                continue;
+            }
+            // arithmetic: one flat left-to-right chain per precedence level
+            let mut rest = Vec::new();
+            while let Some((op, p)) = self.op_prec() {
+                if p != prec {
+                    break;
+                }
+                self.pos += 1;
+                let r = match self.bin_expr(prec + 1) {
+                    Ok(x) => x.0,
+                    Err(e) => return Err(e),
+                };
+                rest.push((arith_op(op), r));
+            }
+            l = match self.fold(l, rest, span) {
+                Ok(x) => x,
+                Err(e) => break Err(e),
+            };
+        };
+        self.nest -= depth;
+        r
     }
 
-    fn binary(&mut self, op: &str, l: Expr, r: Expr, opspan: Span, rspan: Span) -> R<Expr> {
-        let arith = |o| Ok(Expr::Arith(o, Box::new(l.clone()), Box::new(r.clone())));
+    /// Builds an arithmetic chain, folding it when every operand is a constant.
+    fn fold(&self, l: Expr, rest: Vec<(ArithOp, Expr)>, span: Span) -> R<Expr> {
+        if let Expr::Const(c) = &l {
+            if rest.iter().all(|(_, e)| matches!(e, Expr::Const(_))) {
+                let mut acc = c.clone();
+                for (o, e) in &rest {
+                    if let Expr::Const(v) = e {
+                        if matches!(o, ArithOp::Div | ArithOp::Mod) && super::script::to_int(v) == 0
+                        {
+                            return Err(self.err(span, "division by zero"));
+                        }
+                        acc = super::script::arith(*o, acc, v.clone());
+                    }
+                }
+                return Ok(Expr::Const(acc));
+            }
+        }
+        Ok(Expr::Arith(Box::new(l), rest.into_boxed_slice()))
+    }
+
+    fn compare(&mut self, op: &str, l: Expr, r: Expr, opspan: Span, rspan: Span) -> R<Expr> {
         match op {
-            "|" => arith(ArithOp::BitOr),
-            "&" => arith(ArithOp::BitAnd),
-            "^" => arith(ArithOp::BitXor),
-            "<<" => arith(ArithOp::Shl),
-            ">>" => arith(ArithOp::Shr),
-            "+" => arith(ArithOp::Add),
-            "-" => arith(ArithOp::Sub),
-            "*" => arith(ArithOp::Mul),
-            "/" => arith(ArithOp::Div),
-            "%" | "mod" => arith(ArithOp::Mod),
             "=~" | "!~" => {
                 let neg = op == "!~";
                 let re = match &r {

@@ -147,9 +147,10 @@ pub(crate) enum Expr {
     Not(Box<Self>),
     Neg(Box<Self>),
     BitNot(Box<Self>),
-    And(Box<Self>, Box<Self>),
-    Or(Box<Self>, Box<Self>),
-    Arith(ArithOp, Box<Self>, Box<Self>),
+    And(Box<[Self]>),
+    Or(Box<[Self]>),
+    /// `first op e op e ...` at one precedence level, evaluated left to right.
+    Arith(Box<Self>, Box<[(ArithOp, Self)]>),
     Cmp(CmpOp, CmpMode, Box<Self>, Box<Self>),
     Match(bool, Box<Self>, Re),
     Myself(bool, Box<Self>),
@@ -376,7 +377,7 @@ pub(crate) fn parse_int(s: &str) -> Option<i64> {
 }
 
 /// Integer value (Kamailio: null is 0, a non-numeric string is 0).
-fn to_int(v: &Value<'_>) -> i64 {
+pub(crate) fn to_int(v: &Value<'_>) -> i64 {
     match v {
         Value::Null => 0,
         Value::Int(i) => *i,
@@ -471,7 +472,7 @@ fn compare(op: CmpOp, mode: CmpMode, l: &Value<'_>, r: &Value<'_>) -> bool {
     }
 }
 
-fn arith<'a>(op: ArithOp, l: Value<'a>, r: Value<'a>) -> Value<'a> {
+pub(crate) fn arith<'a>(op: ArithOp, l: Value<'a>, r: Value<'a>) -> Value<'a> {
     if op == ArithOp::Add {
         match (&l, &r) {
             (Value::Int(a), Value::Int(b)) => return Value::Int(a.wrapping_add(*b)),
@@ -694,16 +695,25 @@ impl<'a> Exec<'a, '_> {
             Expr::Call(f, args) => self.call(*f, args) > 0,
             Expr::Route(id) => self.call_route(*id) > 0,
             Expr::Not(x) => !self.cond(x),
-            Expr::And(a, b) => self.cond(a) && !self.exit && self.cond(b),
-            Expr::Or(a, b) => {
-                if self.cond(a) {
-                    return !self.exit;
+            Expr::And(list) => {
+                for x in list.iter() {
+                    if !self.cond(x) || self.exit {
+                        return false;
+                    }
                 }
-                if self.exit {
-                    return false;
+                true
+            }
+            Expr::Or(list) => {
+                for x in list.iter() {
+                    let b = self.cond(x);
+                    if self.exit {
+                        return false;
+                    }
+                    if b {
+                        return true;
+                    }
                 }
-                let b = self.cond(b);
-                b && !self.exit
+                false
             }
             _ => self.test(e).unwrap_or_else(|| {
                 let v = self.eval(e);
@@ -829,10 +839,13 @@ impl<'a> Exec<'a, '_> {
                 let v = self.eval(x);
                 Value::Int(!to_int(&v))
             }
-            Expr::Arith(op, l, r) => {
-                let a = self.eval(l);
-                let b = self.eval(r);
-                arith(*op, a, b)
+            Expr::Arith(first, rest) => {
+                let mut acc = self.eval(first);
+                for (op, x) in rest.iter() {
+                    let b = self.eval(x);
+                    acc = arith(*op, acc, b);
+                }
+                acc
             }
             Expr::StrLen(x) => self.with_val(x, |v| {
                 Value::Int(i64::try_from(to_str(v).len()).unwrap_or(i64::MAX))

@@ -1250,3 +1250,19 @@ fn crlf_and_bom() {
         "t.cfg:2:1: unknown core parameter 'nope'"
     );
 }
+
+#[test]
+fn long_flat_chains_are_fine_and_constants_fold() {
+    let n = 20_000;
+    let sum = vec!["1"; n].join(" + ");
+    let ors = vec!["$var(z) == 1"; n].join(" || ");
+    let c = cfg(&format!("request_route {{ $var(s) = {sum}; $var(m) = $var(s) - 1 - 2 - 3; if ({ors}) $var(o) = 1; }}"));
+    let mut h = Fake::default();
+    let mut vars = ScriptVars::new(&c.script);
+    c.script
+        .run(c.script.request_route().unwrap(), &mut h, &mut vars);
+    assert_eq!(var(&c, &vars, "s"), Value::Int(n as i64));
+    assert_eq!(var(&c, &vars, "m"), Value::Int(n as i64 - 6));
+    assert_eq!(var(&c, &vars, "o"), Value::Int(0));
+    assert!(err("request_route { $var(x) = 1 / 0; }").contains("division by zero"));
+}
