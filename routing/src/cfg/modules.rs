@@ -154,7 +154,7 @@ pub(crate) const FUNCS: &[FuncDef] = &[
     f("remove_hf", Builtin::RemoveHf, "textops", 1, 1, &[]),
     f("is_present_hf", Builtin::IsPresentHf, "textops", 1, 1, &[]),
     f("is_method", Builtin::IsMethod, "textops", 1, 1, &[]),
-    f("xlog", Builtin::Xlog, "xlog", 1, 2, &[]),
+    f("xlog", Builtin::Xlog, "xlog", 1, 3, &[]),
     f("xdbg", Builtin::Xdbg, "xlog", 1, 1, &[]),
     f("xinfo", Builtin::Xinfo, "xlog", 1, 1, &[]),
     f("xnotice", Builtin::Xnotice, "xlog", 1, 1, &[]),

@@ -12,7 +12,7 @@ use super::script::{
     Stmt, MAX_ARGS,
 };
 use super::{CfgError, ParamValue};
-use crate::names::{Keyword, Pv, Value};
+use crate::names::{Builtin, Keyword, Pv, Value};
 
 /// Everything the top level of a file defines.
 pub(crate) struct Parsed {
@@ -882,7 +882,8 @@ impl<'t> Parser<'t> {
     }
 
     /// A string with pseudo-variables in it (`"$rm from $si"`), split at compile time.
-    fn format(&mut self, s: &str, span: Span) -> R<Expr> {
+    /// `raw` is the literal as written, used to point errors at the pseudo-variable itself.
+    fn format(&mut self, s: &str, span: Span, raw: &str) -> R<Expr> {
         let mut segs: Vec<Seg> = Vec::new();
         let mut lit = String::new();
         let b = s.as_bytes();
@@ -922,7 +923,14 @@ impl<'t> Parser<'t> {
                     }
                 }
                 let text = &s[start..j];
-                let e = self.pv_expr(text, span)?;
+                let pspan = match raw.find(text) {
+                    Some(k) if !raw[..k].contains('\n') => Span {
+                        col: span.col.saturating_add(raw[..k].chars().count() as u32),
+                        ..span
+                    },
+                    _ => span,
+                };
+                let e = self.pv_expr(text, pspan)?;
                 if !lit.is_empty() {
                     segs.push(Seg::Lit(std::mem::take(&mut lit)));
                 }
@@ -1397,33 +1405,31 @@ impl<'t> Parser<'t> {
             }
             let mut args: Vec<(Expr, Span)> = Vec::new();
             if self.eat("(") && !self.eat(")") {
-                {
-                    loop {
-                        let aspan = self.here();
-                        // a string literal argument is a dynamic string (may hold $pv)
-                        let lit = match self.peek() {
-                            Some(Token {
-                                tok: Tok::Str(s), ..
-                            }) if is_punct(self.peek_at(1), ",")
-                                || is_punct(self.peek_at(1), ")") =>
-                            {
-                                Some(s.clone())
-                            }
-                            _ => None,
-                        };
-                        let e = match lit {
-                            Some(s) => {
-                                self.pos += 1;
-                                self.format(&s, aspan)?
-                            }
-                            None => self.expr()?.0,
-                        };
-                        args.push((e, aspan));
-                        if self.eat(")") {
-                            break;
+                loop {
+                    let aspan = self.here();
+                    // a string literal argument is a dynamic string (may hold $pv)
+                    let lit = match self.peek() {
+                        Some(Token {
+                            tok: Tok::Str(s),
+                            text,
+                            ..
+                        }) if is_punct(self.peek_at(1), ",") || is_punct(self.peek_at(1), ")") => {
+                            Some((s.clone(), text.clone()))
                         }
-                        self.expect(",")?;
+                        _ => None,
+                    };
+                    let e = match lit {
+                        Some((s, raw)) => {
+                            self.pos += 1;
+                            self.format(&s, aspan, &raw)?
+                        }
+                        None => self.expr()?.0,
+                    };
+                    args.push((e, aspan));
+                    if self.eat(")") {
+                        break;
                     }
+                    self.expect(",")?;
                 }
             }
             let n = args.len();
@@ -1463,6 +1469,10 @@ impl<'t> Parser<'t> {
                     e => e,
                 };
                 out.push(e);
+            }
+            if def.builtin == Builtin::Xlog && out.len() == 3 {
+                // xlog(facility, level, fmt): the syslog facility means nothing here
+                out.remove(0);
             }
             return Ok(Expr::Call(def.builtin, out.into_boxed_slice()));
         }

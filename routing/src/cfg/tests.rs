@@ -483,7 +483,7 @@ fn unknown_pv_and_readonly_and_transformations() {
         err(&format!(
             "{HEADER}request_route {{\n  xlog(\"x $bar y\");\n}}\n"
         )),
-        "t.cfg:8:8: unknown pseudo-variable $bar"
+        "t.cfg:8:11: unknown pseudo-variable $bar"
     );
     assert_eq!(
         err(&format!(
@@ -889,7 +889,8 @@ fn format_strings_are_split_at_compile_time() {
     h.pvs.insert(Pv::Sp, Value::Int(5060));
     let (_, _, _) = run_with(
         "$var(n) = 3; xlog(\"L_INFO\", \"$rm from $si:$sp n=$var(n) cost $5 $null\\n\");\n\
-         append_hf(\"X-Src: $si\\r\\n\"); xlog(\"$avp(nope)|$(rm)\");",
+         append_hf(\"X-Src: $si\\r\\n\"); xlog(\"$avp(nope)|$(rm)\");\n\
+         xlog(\"LOG_LOCAL0\", \"L_WARN\", \"three\");",
         &mut h,
     );
     assert_eq!(
@@ -904,6 +905,11 @@ fn format_strings_are_split_at_compile_time() {
         (Builtin::AppendHf, vec![s("X-Src: 1.2.3.4\r\n")])
     );
     assert_eq!(h.calls[2].1, vec![s("<null>|INVITE")]);
+    assert_eq!(
+        h.calls[3].1,
+        vec![s("L_WARN"), s("three")],
+        "facility dropped"
+    );
 }
 
 #[test]
