@@ -8,6 +8,19 @@
 //!
 //! A worker keeps a clone of the [`Script`] and one [`ScriptVars`], and calls [`Script::run`]
 //! per message with a [`crate::names::Host`] that carries out the built-in functions.
+//!
+//! Conventions the message side can rely on: constant arguments in integer positions
+//! (`sl_send_reply("404", ..)` code, `mf_process_maxfwd_header("10")`, `sanity_check` masks,
+//! flags, `forward` port) arrive as [`crate::names::Value::Int`]; other constants arrive as
+//! borrowed strings; `xlog(facility, level, fmt)` arrives as `(level, fmt)`;
+//! [`crate::names::Host::is_myself`] gets the operand as written (a whole URI for
+//! `uri`/`from_uri`/`to_uri`/`$ru`, a host or IP for `$rd`/`src_ip`).
+//!
+//! Not supported yet (each is a precise [`CfgError`]): pseudo-variable transformations
+//! `$(x{...})` and indexes `$(x[n])`, selects `@...`, `flags`/`avpflags` declarations, dynamic
+//! `route($var(x))`, hostnames as `src_ip` operands, the onsend-only keywords
+//! (`snd_ip`, `to_ip`, ...), and every module other than core, sl, maxfwd, sanity, textops,
+//! xlog, pv, kex and corex.
 
 use std::fmt;
 use std::path::Path;

@@ -245,6 +245,15 @@ impl Script {
         self.find(kind, name)
     }
 
+    /// Every defined route, in definition order (first reference order for routes used
+    /// before their definition).
+    pub fn routes(&self) -> impl Iterator<Item = (RouteId, RouteKind, &str)> + '_ {
+        self.routes
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (RouteId(i as u32), r.kind, r.name.as_str()))
+    }
+
     /// The kind and name of a route.
     pub fn route_info(&self, id: RouteId) -> Option<(RouteKind, &str)> {
         self.routes

@@ -1272,3 +1272,23 @@ fn long_flat_chains_are_fine_and_constants_fold() {
     assert_eq!(var(&c, &vars, "o"), Value::Int(0));
     assert!(err("request_route { $var(x) = 1 / 0; }").contains("division by zero"));
 }
+
+#[test]
+fn routes_are_listed() {
+    let c = cfg("request_route { }\nroute[A] { }\nfailure_route[F] { }\n");
+    let all: Vec<(RouteKind, String)> = c
+        .script
+        .routes()
+        .map(|(_, k, n)| (k, n.to_string()))
+        .collect();
+    assert_eq!(
+        all,
+        vec![
+            (RouteKind::Request, "0".to_string()),
+            (RouteKind::Request, "A".to_string()),
+            (RouteKind::Failure, "F".to_string())
+        ]
+    );
+    let id = c.script.route(RouteKind::Failure, "F").unwrap();
+    assert_eq!(c.script.route_info(id), Some((RouteKind::Failure, "F")));
+}
