@@ -3,7 +3,7 @@
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 
-#[path = "messages.rs"]
+#[path = "data/messages.rs"]
 mod messages;
 use messages::{INVITE, OK200};
 

@@ -83,16 +83,23 @@ pub(crate) fn all_token(s: &[u8]) -> bool {
     !s.is_empty() && s.iter().all(|&b| is_token(b))
 }
 
+/// Index of the first byte at or after `i` that fails `pred` (or `s.len()`). Scans a
+/// subslice with an iterator, so the loop carries no per-byte bounds check.
+#[inline]
+pub(crate) fn run_while(s: &[u8], i: usize, pred: impl Fn(u8) -> bool) -> usize {
+    match s.get(i..) {
+        Some(rest) => i + rest.iter().position(|&c| !pred(c)).unwrap_or(rest.len()),
+        None => i,
+    }
+}
+
 /// Index of the first non-LWS byte at or after `i` (or `s.len()`).
 #[inline]
-pub(crate) fn skip_lws(s: &[u8], mut i: usize) -> usize {
-    while let Some(&b) = s.get(i) {
-        if !is_lws(b) {
-            break;
-        }
-        i += 1;
+pub(crate) fn skip_lws(s: &[u8], i: usize) -> usize {
+    match s.get(i) {
+        Some(&c) if is_lws(c) => run_while(s, i + 1, is_lws),
+        _ => i,
     }
-    i
 }
 
 /// `s` without leading and trailing LWS.

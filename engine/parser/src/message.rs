@@ -6,7 +6,7 @@ use std::ops::Range;
 use bumpalo::collections::Vec as BVec;
 use bumpalo::Bump;
 
-use crate::chars::{is_lws, is_token, parse_u64, skip_lws, trim_lws};
+use crate::chars::{is_lws, is_token, parse_u64, run_while, skip_lws, trim_lws};
 use crate::error::ParseError;
 use crate::header::{Header, HeaderName};
 use crate::method::{Method, Version};
@@ -421,10 +421,7 @@ impl<'b> Parsed<'b> {
         let content = strip_cr(buf.get(pos..end - 1).unwrap_or_default());
         // header-name HCOLON header-value, HCOLON = *( SP / HTAB ) ":" SWS: one pass over
         // the name validates it as a `token` and finds the colon.
-        let mut name_end = 0;
-        while content.get(name_end).is_some_and(|&c| is_token(c)) {
-            name_end += 1;
-        }
+        let name_end = run_while(content, 0, is_token);
         let mut colon = name_end;
         while matches!(content.get(colon), Some(b' ' | b'\t')) {
             colon += 1;

@@ -8,7 +8,7 @@
 //! ```
 
 use crate::chars::{
-    is_lws, is_param_value, is_token, parse_u64, quoted_len, skip_lws, trim_lws_str,
+    is_lws, is_param_value, is_token, parse_u64, quoted_len, run_while, skip_lws, trim_lws_str,
 };
 use crate::error::ParseError;
 use crate::method::Method;
@@ -126,10 +126,7 @@ fn name_addr_at(s: &str, i: usize) -> Result<(NameAddr<'_>, usize), ParseError> 
         Some(_) => {
             // `*(token LWS)` followed by `<` is a display name (LWS before `<` is optional in
             // practice, RFC 4475 §3.1.1.6); anything else is an addr-spec.
-            let mut k = i;
-            while b.get(k).is_some_and(|&c| is_token(c) || is_lws(c)) {
-                k += 1;
-            }
+            let k = run_while(b, i, |c| is_token(c) || is_lws(c));
             if b.get(k) == Some(&b'<') {
                 let d = trim_lws_str(sub(i..k)?);
                 ((!d.is_empty()).then_some(d), Some(k))
@@ -150,13 +147,7 @@ fn name_addr_at(s: &str, i: usize) -> Result<(NameAddr<'_>, usize), ParseError> 
             // addr-spec: the URI ends at `;` (its params are header params), `,` or LWS, and
             // may not contain `?` (RFC 3261 §20: such URIs need the name-addr form; RFC 4475
             // §3.1.2.13).
-            let mut k = i;
-            while b
-                .get(k)
-                .is_some_and(|&c| !matches!(c, b';' | b',') && !is_lws(c))
-            {
-                k += 1;
-            }
+            let k = run_while(b, i, |c| !matches!(c, b';' | b',') && !is_lws(c));
             let raw = sub(i..k)?;
             let uri = Uri::parse(raw)?;
             if matches!(uri.scheme, Scheme::Sip | Scheme::Sips) && !uri.headers.is_empty() {
@@ -174,10 +165,7 @@ fn name_addr_at(s: &str, i: usize) -> Result<(NameAddr<'_>, usize), ParseError> 
         }
         params_start.get_or_insert(j);
         let n = skip_lws(b, j + 1);
-        let mut n_end = n;
-        while b.get(n_end).is_some_and(|&c| is_token(c)) {
-            n_end += 1;
-        }
+        let n_end = run_while(b, n, is_token);
         if n_end == n {
             return Err(ParseError::BadNameAddr);
         }
@@ -189,11 +177,7 @@ fn name_addr_at(s: &str, i: usize) -> Result<(NameAddr<'_>, usize), ParseError> 
                 v + quoted_len(b.get(v..).unwrap_or_default())
                     .ok_or(ParseError::UnterminatedQuote)?
             } else {
-                let mut k = v;
-                while b.get(k).is_some_and(|&c| is_param_value(c)) {
-                    k += 1;
-                }
-                k
+                run_while(b, v, is_param_value)
             };
             if v_end == v {
                 return Err(ParseError::BadNameAddr);

@@ -13,7 +13,8 @@
 use std::ops::Range;
 
 use crate::chars::{
-    is_host, is_lws, is_param_value, is_token, parse_port, parse_u64, quoted_len, skip_lws,
+    is_host, is_lws, is_param_value, is_token, parse_port, parse_u64, quoted_len, run_while,
+    skip_lws,
 };
 use crate::error::ParseError;
 use crate::proto::Proto;
@@ -84,11 +85,7 @@ pub(crate) fn parse_via_list<'b>(
 
 /// Index just past the token run starting at `i`.
 fn token_end(b: &[u8], i: usize) -> usize {
-    let mut j = i;
-    while b.get(j).is_some_and(|&c| is_token(c)) {
-        j += 1;
-    }
-    j
+    run_while(b, i, is_token)
 }
 
 /// Expects `sep` after optional LWS, returns the index after it and the following LWS.
@@ -137,11 +134,7 @@ fn via_parm(
             memchr::memchr(b']', b.get(i..).unwrap_or_default()).ok_or(ParseError::BadVia)?;
         i + close + 1
     } else {
-        let mut j = i;
-        while b.get(j).is_some_and(|&c| is_host(c)) {
-            j += 1;
-        }
-        j
+        run_while(b, i, is_host)
     };
     if host_end == i {
         return Err(ParseError::BadVia);
@@ -155,10 +148,7 @@ fn via_parm(
     let j = skip_lws(b, end);
     if b.get(j) == Some(&b':') {
         let p = skip_lws(b, j + 1);
-        let mut q = p;
-        while b.get(q).is_some_and(u8::is_ascii_digit) {
-            q += 1;
-        }
+        let q = run_while(b, p, |c| c.is_ascii_digit());
         port = Some(parse_port(b.get(p..q).unwrap_or_default()).ok_or(ParseError::BadVia)?);
         end = q;
     }
@@ -199,11 +189,7 @@ fn via_parm(
                 v + quoted_len(b.get(v..).unwrap_or_default())
                     .ok_or(ParseError::UnterminatedQuote)?
             } else {
-                let mut k = v;
-                while b.get(k).is_some_and(|&c| is_param_value(c)) {
-                    k += 1;
-                }
-                k
+                run_while(b, v, is_param_value)
             };
             if v_end == v {
                 return Err(ParseError::BadVia);
@@ -231,23 +217,25 @@ fn apply_param<'b>(
     name: &'b str,
     value: Option<&'b str>,
 ) -> Result<(), ParseError> {
+    // Dispatch on length first: most parameters are compared against one name at most.
     let is = |n: &str| name.eq_ignore_ascii_case(n);
-    if is("branch") {
-        via.branch = Some(value.ok_or(ParseError::BadVia)?);
-    } else if is("received") {
-        via.received = Some(value.ok_or(ParseError::BadVia)?);
-    } else if is("rport") {
-        via.rport = Some(match value {
-            None => None,
-            Some(v) => Some(parse_port(v.as_bytes()).ok_or(ParseError::BadVia)?),
-        });
-    } else if is("maddr") {
-        via.maddr = Some(value.ok_or(ParseError::BadVia)?);
-    } else if is("ttl") {
-        let v = value
-            .and_then(|v| parse_u64(v.as_bytes()))
-            .ok_or(ParseError::BadVia)?;
-        via.ttl = Some(u8::try_from(v).map_err(|_| ParseError::BadVia)?);
+    match name.len() {
+        6 if is("branch") => via.branch = Some(value.ok_or(ParseError::BadVia)?),
+        8 if is("received") => via.received = Some(value.ok_or(ParseError::BadVia)?),
+        5 if is("rport") => {
+            via.rport = Some(match value {
+                None => None,
+                Some(v) => Some(parse_port(v.as_bytes()).ok_or(ParseError::BadVia)?),
+            });
+        }
+        5 if is("maddr") => via.maddr = Some(value.ok_or(ParseError::BadVia)?),
+        3 if is("ttl") => {
+            let v = value
+                .and_then(|v| parse_u64(v.as_bytes()))
+                .ok_or(ParseError::BadVia)?;
+            via.ttl = Some(u8::try_from(v).map_err(|_| ParseError::BadVia)?);
+        }
+        _ => {}
     }
     Ok(())
 }

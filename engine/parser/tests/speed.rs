@@ -6,7 +6,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-#[path = "../benches/messages.rs"]
+#[path = "../benches/data/messages.rs"]
 mod messages;
 
 fn min_batch(rounds: usize, batch: usize, mut f: impl FnMut()) -> Duration {
