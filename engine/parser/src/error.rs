@@ -64,8 +64,10 @@ pub enum ParseError {
     /// The message or its header section exceeds a size limit ([`crate::MAX_MESSAGE`] or
     /// the `max_header` given to [`crate::frame`]).
     TooLarge,
-    /// The message is incomplete. Only [`crate::frame`] callers see this idea, as
-    /// [`crate::Framing::Partial`]; on a datagram it is this error.
+    /// The message is incomplete. [`crate::frame`] reports this as
+    /// [`crate::Framing::Partial`] and [`crate::parse`] as [`ParseError::HeadersUnterminated`]
+    /// or [`ParseError::BodyTruncated`]; this variant is for transports that turn a
+    /// `Partial` they cannot wait on (a datagram, a closing stream) into an error.
     Partial,
 }
 

@@ -17,6 +17,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod manual;
+
 mod chars;
 mod edits;
 mod error;

@@ -1,0 +1,40 @@
+//! Design notes for the parser (doc-only, STYLE L15).
+//!
+//! # Shape
+//! [`crate::parse`] makes one pass over the header section. Each header line becomes a
+//! [`crate::Header`] (name, raw value, byte range) in an arena vector; the headers a proxy
+//! routes on are parsed on the way into typed, borrowed views: every Via value
+//! ([`crate::Via`]), From and To ([`crate::NameAddr`]), Call-ID, CSeq, Max-Forwards and
+//! Content-Length. Contact and Date are validated but not stored. Everything else stays raw
+//! until someone asks ([`crate::parse_name_addr`], [`crate::parse_uri`],
+//! [`crate::parse_via`] work on any value).
+//!
+//! # Why eager for these headers
+//! RFC 4475 expects a 400 for malformed From, To and Contact values (§3.1.2.6, §3.1.2.13-15)
+//! and for a bad Via (§3.1.2.1). Parsing them up front means `parse` either returns a message
+//! every later stage can rely on, or the one error that becomes the 400 reason phrase.
+//! Kamailio parses lazily and leaves the checks to the `sanity` module, which makes the
+//! order in which headers are touched matter; we avoid that trap.
+//!
+//! # Leniency
+//! Accepted although not strictly RFC 3261: bare LF line ends, LWS before the header colon,
+//! leading CRLFs (RFC 3261 §7.5), a `_` in host names, IPv6 `received=` with or without
+//! brackets (RFC 5118 §4.5), the three-colon IPv6 form (RFC 5118 §4.10), a token display
+//! name directly followed by `<` (RFC 4475 §3.1.1.6), any well-formed SIP version (the caller
+//! answers 505). Rejected although a liberal element may accept them: every other RFC 4475
+//! §3.1.2 message, because a proxy must not forward them unchanged.
+//!
+//! # Text
+//! Field views are `&str`. The buffer's valid UTF-8 prefix is computed once per message and
+//! fields are cut from it; a structured header with non-UTF-8 bytes is malformed (RFC 3261
+//! §25.1 `TEXT-UTF8`), an unknown header's raw bytes are left alone.
+//!
+//! # Limits
+//! [`crate::MAX_MESSAGE`], [`crate::MAX_HEADERS`] and [`crate::MAX_VIAS`] bound the work one
+//! datagram can cause; [`crate::frame`] takes the header-size limit from the transport.
+//!
+//! # Speed
+//! Measured against `rsip` 0.4 on the same messages (`benches/parse.rs`, and
+//! `tests/speed.rs` for load-independent instruction counts under callgrind). `rsip` stores
+//! header values as strings without parsing Via, From, To or Contact, so the comparison
+//! favours it on responses; the typed headers are where our time goes.
