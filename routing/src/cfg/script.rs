@@ -301,6 +301,10 @@ pub struct ScriptVars {
     vars: Vec<Value<'static>>,
     avps: Vec<Vec<Value<'static>>>,
     rc: i32,
+    /// Reused buffer for `== myself` operands.
+    scratch: String,
+    /// Reused buffers for dynamic-string arguments.
+    pool: Vec<String>,
 }
 
 impl ScriptVars {
@@ -436,7 +440,18 @@ fn compare(op: CmpOp, mode: CmpMode, l: &Value<'_>, r: &Value<'_>) -> bool {
         },
         CmpMode::NoCase => {
             let (a, b) = (to_str(l), to_str(r));
-            Some(a.to_ascii_lowercase().cmp(&b.to_ascii_lowercase()))
+            let lower = |s: &str| {
+                s.bytes()
+                    .map(|c| c.to_ascii_lowercase())
+                    .collect::<Vec<_>>()
+            };
+            if a.eq_ignore_ascii_case(&b) {
+                Some(Ordering::Equal)
+            } else if matches!(op, CmpOp::Eq | CmpOp::Ne) {
+                Some(Ordering::Less)
+            } else {
+                Some(lower(&a).cmp(&lower(&b)))
+            }
         }
         CmpMode::Str => Some(to_str(l).cmp(&to_str(r))),
         CmpMode::Int => Some(to_int(l).cmp(&to_int(r))),
@@ -648,15 +663,64 @@ impl<'a> Exec<'a, '_> {
         }
     }
 
+    /// Calls a built-in. Constants are passed borrowed from the script, `$var`/`$avp` values
+    /// borrowed from the variables, dynamic strings are built in pooled buffers: no allocation
+    /// once the pool is warm.
     fn call(&mut self, f: Builtin, args: &'a [Expr]) -> i32 {
-        let mut buf: [Value<'a>; MAX_ARGS] = [const { Value::Null }; MAX_ARGS];
-        let n = args.len().min(MAX_ARGS);
-        for (slot, a) in buf.iter_mut().zip(&args[..n]) {
-            *slot = self.eval(a);
+        let args = &args[..args.len().min(MAX_ARGS)];
+        let mut bufs: [String; MAX_ARGS] = Default::default();
+        let mut tmp: [Value<'a>; MAX_ARGS] = [const { Value::Null }; MAX_ARGS];
+        for (i, a) in args.iter().enumerate() {
+            match a {
+                Expr::Format(segs) => {
+                    let mut b = self.vars.pool.pop().unwrap_or_default();
+                    b.clear();
+                    self.format_into(segs, &mut b);
+                    bufs[i] = b;
+                }
+                Expr::Var(_) | Expr::Avp(_) => {}
+                _ => tmp[i] = self.eval(a),
+            }
         }
-        let rc = self.host.call(f, &buf[..n]);
+        let rc = {
+            let vars = &*self.vars;
+            let mut vals: [Value<'_>; MAX_ARGS] = [const { Value::Null }; MAX_ARGS];
+            for (i, a) in args.iter().enumerate() {
+                vals[i] = match a {
+                    Expr::Format(_) => Value::Str(Cow::Borrowed(bufs[i].as_str())),
+                    Expr::Var(k) => vars.vars.get(*k as usize).map_or(Value::Null, view),
+                    Expr::Avp(k) => vars
+                        .avps
+                        .get(*k as usize)
+                        .and_then(|a| a.last())
+                        .map_or(Value::Null, view),
+                    _ => std::mem::replace(&mut tmp[i], Value::Null),
+                };
+            }
+            self.host.call(f, &vals[..args.len()])
+        };
+        for b in bufs {
+            if b.capacity() > 0 && self.vars.pool.len() < 4 * MAX_ARGS {
+                self.vars.pool.push(b);
+            }
+        }
         self.set_rc(rc);
         rc
+    }
+
+    fn format_into(&mut self, segs: &'a [Seg], s: &mut String) {
+        for seg in segs {
+            match seg {
+                Seg::Lit(l) => s.push_str(l),
+                Seg::Val(e) => self.with_val(e, |v| match v {
+                    Value::Null => s.push_str("<null>"),
+                    Value::Int(i) => {
+                        let _ = write!(s, "{i}");
+                    }
+                    Value::Str(x) => s.push_str(x),
+                }),
+            }
+        }
     }
 
     fn call_route(&mut self, id: RouteId) -> i32 {
@@ -758,11 +822,18 @@ impl<'a> Exec<'a, '_> {
                 m != *neg
             }
             Expr::Myself(neg, l) => {
-                let v = owned(self.eval(l));
-                let m = match &v {
+                // copy the operand into a reused buffer: the host is borrowed again to answer
+                let mut buf = std::mem::take(&mut self.vars.scratch);
+                buf.clear();
+                let present = self.with_val(l, |v| match v {
                     Value::Null => false,
-                    v => self.host.is_myself(&to_str(v)),
-                };
+                    v => {
+                        buf.push_str(&to_str(v));
+                        true
+                    }
+                });
+                let m = present && self.host.is_myself(&buf);
+                self.vars.scratch = buf;
                 m != *neg
             }
             Expr::InNet(neg, l, net) => {
@@ -824,18 +895,7 @@ impl<'a> Exec<'a, '_> {
             Expr::RetCode => Value::Int(i64::from(self.vars.rc)),
             Expr::Format(segs) => {
                 let mut s = String::new();
-                for seg in segs.iter() {
-                    match seg {
-                        Seg::Lit(l) => s.push_str(l),
-                        Seg::Val(e) => self.with_val(e, |v| match v {
-                            Value::Null => s.push_str("<null>"),
-                            Value::Int(i) => {
-                                let _ = write!(s, "{i}");
-                            }
-                            Value::Str(x) => s.push_str(x),
-                        }),
-                    }
-                }
+                self.format_into(segs, &mut s);
                 Value::Str(Cow::Owned(s))
             }
             Expr::Call(f, args) => Value::Int(i64::from(self.call(*f, args))),

@@ -1292,3 +1292,20 @@ fn routes_are_listed() {
     let id = c.script.route(RouteKind::Failure, "F").unwrap();
     assert_eq!(c.script.route_info(id), Some((RouteKind::Failure, "F")));
 }
+
+#[test]
+fn variable_and_expression_arguments() {
+    let (_, h, _, _) = run(
+        "$var(r) = \"Gone\"; $avp(c) = 410; sl_send_reply($avp(c), $var(r));\n\
+                            xlog($var(r) + \"!\"); xlog(\"$var(r)$var(r)\"); xlog($var(none));\n\
+                            if (uri == myself || uri == myself) xlog(\"x\");",
+    );
+    assert_eq!(
+        h.calls[0],
+        (Builtin::SlSendReply, vec![Value::Int(410), s("Gone")])
+    );
+    assert_eq!(h.calls[1].1, vec![s("Gone!")]);
+    assert_eq!(h.calls[2].1, vec![s("GoneGone")]);
+    assert_eq!(h.calls[3].1, vec![Value::Int(0)]);
+    assert_eq!(h.calls.len(), 4, "uri is null: never myself");
+}
