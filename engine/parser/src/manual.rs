@@ -5,7 +5,8 @@
 //! [`crate::Header`] (name, raw value, byte range) in an arena vector; the headers a proxy
 //! routes on are parsed on the way into typed, borrowed views: every Via value
 //! ([`crate::Via`]), From and To ([`crate::NameAddr`]), Call-ID, CSeq, Max-Forwards and
-//! Content-Length. Contact and Date are validated but not stored. Everything else stays raw
+//! Content-Length. Contact and Date are validated in requests but not stored (a response is
+//! relayed whatever its Contact looks like). Everything else stays raw
 //! until someone asks ([`crate::parse_name_addr`], [`crate::parse_uri`],
 //! [`crate::parse_via`] work on any value).
 //!

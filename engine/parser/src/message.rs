@@ -258,6 +258,7 @@ pub fn parse<'b>(buf: &'b [u8], arena: &'b Bump) -> Result<Message<'b>, ParseErr
     let mut p = Parsed {
         text,
         seen: 0,
+        is_request: matches!(start, StartLine::Request { .. }),
         headers: BVec::with_capacity_in(16, arena),
         vias: BVec::with_capacity_in(4, arena),
         call_id: None,
@@ -402,6 +403,10 @@ struct Parsed<'b> {
     text: &'b str,
     /// Bit set of the single-valued headers seen so far ([`single_bit`]).
     seen: u8,
+    /// Contact and Date are only checked in requests: a proxy relays a response whatever its
+    /// Contact looks like (dropping a 200 OK for it would break the call), and RFC 4475 only
+    /// asks for their rejection in requests.
+    is_request: bool,
     headers: BVec<'b, Header<'b>>,
     vias: BVec<'b, Via<'b>>,
     call_id: Option<&'b str>,
@@ -494,11 +499,11 @@ impl<'b> Parsed<'b> {
                 self.content_length = Some(v);
             }
             // Contact = ( STAR / (contact-param *(COMMA contact-param)) ), RFC 3261 §20.10.
-            HeaderName::Contact if value != b"*" => {
+            HeaderName::Contact if self.is_request && value != b"*" => {
                 parse_name_addr_list(value_str()?, |_| Ok(())).map_err(|e| wrap(e, name))?;
             }
             // rfc1123-date ends in "GMT" (RFC 3261 §20.17, RFC 4475 §3.1.2.12).
-            HeaderName::Date if !value.ends_with(b"GMT") => {
+            HeaderName::Date if self.is_request && !value.ends_with(b"GMT") => {
                 return Err(ParseError::HeaderValue(name));
             }
             _ => {}

@@ -536,3 +536,29 @@ fn edits_forward_a_request() {
     assert_eq!(fwd.ruri().unwrap().host, "192.0.2.4");
     assert_eq!(out.len() as isize, buf.len() as isize + e.len_delta());
 }
+
+#[test]
+fn responses_relay_odd_contacts() {
+    // A proxy relays a response whatever its Contact or Date looks like; requests get a 400.
+    let resp = msg!(
+        "SIP/2.0 200 OK",
+        VIA,
+        TO,
+        FROM,
+        CALLID,
+        CSEQ,
+        "Contact: sip:a@b?x=y",
+        "Date: today"
+    );
+    ok(&resp, |m| assert_eq!(m.status(), Some(200)));
+    let req = msg!(
+        "INVITE sip:b@c SIP/2.0",
+        VIA,
+        TO,
+        FROM,
+        CALLID,
+        CSEQ,
+        "Contact: sip:a@b?x=y"
+    );
+    assert_eq!(err(&req), ParseError::HeaderValue(HeaderName::Contact));
+}
