@@ -827,8 +827,12 @@ impl<'a> Exec<'a, '_> {
                 buf.clear();
                 let present = self.with_val(l, |v| match v {
                     Value::Null => false,
-                    v => {
-                        buf.push_str(&to_str(v));
+                    Value::Int(i) => {
+                        let _ = write!(buf, "{i}");
+                        true
+                    }
+                    Value::Str(x) => {
+                        buf.push_str(x);
                         true
                     }
                 });
@@ -837,7 +841,10 @@ impl<'a> Exec<'a, '_> {
                 m != *neg
             }
             Expr::InNet(neg, l, net) => {
-                let m = self.with_val(l, |v| ip_of(&to_str(v)).is_some_and(|ip| net.contains(ip)));
+                let m = self.with_val(l, |v| match v {
+                    Value::Str(x) => ip_of(x).is_some_and(|ip| net.contains(ip)),
+                    _ => false,
+                });
                 m != *neg
             }
             Expr::Defined(x) => self.with_val(x, |v| !matches!(v, Value::Null)),

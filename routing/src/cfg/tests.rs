@@ -1309,3 +1309,63 @@ fn variable_and_expression_arguments() {
     assert_eq!(h.calls[3].1, vec![Value::Int(0)]);
     assert_eq!(h.calls.len(), 4, "uri is null: never myself");
 }
+
+/// A host that answers without allocating, to measure the interpreter alone.
+struct QuietHost;
+
+impl Host for QuietHost {
+    fn call(&mut self, _f: Builtin, args: &[Value<'_>]) -> i32 {
+        std::hint::black_box(args);
+        1
+    }
+    fn keyword(&mut self, k: Keyword) -> Value<'_> {
+        match k {
+            Keyword::Method => Value::Str(Cow::Borrowed("INVITE")),
+            Keyword::SrcIp => Value::Str(Cow::Borrowed("192.0.2.1")),
+            _ => Value::Str(Cow::Borrowed("sip:alice@127.0.0.1")),
+        }
+    }
+    fn is_myself(&mut self, value: &str) -> bool {
+        value.ends_with("127.0.0.1")
+    }
+    fn pv_get(&mut self, _pv: &Pv) -> Value<'_> {
+        Value::Str(Cow::Borrowed("sip:alice@127.0.0.1"))
+    }
+    fn pv_set(&mut self, _pv: &Pv, v: Value<'_>) -> Result<(), String> {
+        std::hint::black_box(v);
+        Ok(())
+    }
+}
+
+#[test]
+fn running_the_bench_scripts_does_not_allocate() {
+    let stateless = std::path::Path::new(BENCH).join("stateless.cfg");
+    let mut scripts = vec![cfg(&format!(
+        "{HEADER}request_route {{\n if (!mf_process_maxfwd_header(\"10\")) {{ sl_send_reply(\"483\", \"Too Many Hops\"); exit; }}\n\
+         if (method == \"INVITE\" && uri == myself && $ru =~ \"^sip:alice@\") {{ $var(n) = $var(n) + 1; }}\n\
+         switch ($var(n)) {{ case 1: break; default: $du = \"sip:127.0.0.1:5070\"; }}\n\
+         xlog(\"L_INFO\", \"$rm from $si n=$var(n)\\n\"); sl_send_reply(\"404\", $var(reason));\n\
+         route(R); forward(); exit;\n}}\nroute[R] {{ if (src_ip == 10.0.0.0/8) return -1; return 1; }}\n"
+    ))];
+    if let Ok(c) = Config::load(&stateless, &[]) {
+        scripts.push(c);
+    }
+    for c in &scripts {
+        let r = c.script.request_route().unwrap();
+        let mut vars = ScriptVars::new(&c.script);
+        let mut host = QuietHost;
+        // warm up: $var(n) turns from 0 into an integer, pooled buffers get their capacity
+        for _ in 0..3 {
+            vars.begin_message();
+            c.script.run(r, &mut host, &mut vars);
+        }
+        let info = allocation_counter::measure(|| {
+            for _ in 0..100 {
+                vars.begin_message();
+                let o = c.script.run(r, &mut host, &mut vars);
+                std::hint::black_box(o);
+            }
+        });
+        assert_eq!(info.count_total, 0, "{info:?}");
+    }
+}
