@@ -140,6 +140,28 @@ impl ListenSpec {
     }
 }
 
+/// Splits `listen=` text holding several addresses into one string per address (a word that
+/// follows `advertise` or `name`, or is a keyword itself, stays with the address before it).
+fn split_listen_list(s: &str) -> Vec<String> {
+    let mut groups: Vec<String> = Vec::new();
+    let mut attach = false;
+    for w in s.split_whitespace() {
+        let kw = matches!(
+            w.to_ascii_lowercase().as_str(),
+            "advertise" | "name" | "virtual"
+        );
+        match groups.last_mut() {
+            Some(g) if attach || kw => {
+                g.push(' ');
+                g.push_str(w);
+            }
+            _ => groups.push(w.to_string()),
+        }
+        attach = matches!(w.to_ascii_lowercase().as_str(), "advertise" | "name");
+    }
+    groups
+}
+
 /// The core parameters. Defaults are Kamailio 5.x's.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CoreParams {
@@ -603,10 +625,23 @@ impl CoreParams {
             return Ok(None);
         }
         match name {
-            "listen" => self.listen.push(ListenSpec::parse(&as_str(&v))?),
+            "listen" => {
+                // `listen=udp:1.2.3.4 tcp:1.2.3.4:5080 advertise ...`: several addresses
+                for group in split_listen_list(&as_str(&v)) {
+                    self.listen.push(ListenSpec::parse(&group)?);
+                }
+            }
             "port" => self.port = Some(as_port(name, &v)?),
             "children" => self.children = Some(as_u32(name, &v)? as usize),
-            "alias" => self.aliases.push(as_str(&v)),
+            "alias" => {
+                // `alias=a.example b.example:5060`: several names
+                let s = as_str(&v);
+                if s.split_whitespace().next().is_none() {
+                    return Err("alias needs a host name".into());
+                }
+                self.aliases
+                    .extend(s.split_whitespace().map(str::to_string));
+            }
             "debug" => {
                 let i = as_int(name, &v)?;
                 self.debug = i32::try_from(i).map_err(|_| format!("debug out of range: {i}"))?;

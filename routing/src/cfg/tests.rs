@@ -1369,3 +1369,21 @@ fn running_the_bench_scripts_does_not_allocate() {
         assert_eq!(info.count_total, 0, "{info:?}");
     }
 }
+
+#[test]
+fn several_listens_and_aliases_per_line() {
+    let c = cfg(
+        "listen=udp:10.0.0.1:5060 tcp:10.0.0.1:5060 advertise 192.0.2.1:5060 udp:[::1]\n\
+                 alias=a.example b.example:5070\nalias=\"c.example\"\n",
+    );
+    assert_eq!(c.core.listen.len(), 3);
+    assert_eq!(
+        c.core.listen[1].advertise,
+        Some(("192.0.2.1".into(), Some(5060)))
+    );
+    assert_eq!(c.core.listen[2].host, "::1");
+    assert_eq!(
+        c.core.aliases,
+        vec!["a.example", "b.example:5070", "c.example"]
+    );
+}
