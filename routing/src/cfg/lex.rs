@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use regex::Regex;
 
 use super::CfgError;
+use crate::names::Value;
 
 /// Deepest `include_file` nesting (Kamailio: `MAX_INCLUDE_DEPTH` 10).
 const MAX_INCLUDE_DEPTH: u32 = 10;
@@ -175,6 +176,10 @@ impl Lexer {
     /// A lexer with the `-A` defines already set.
     pub(crate) fn new(defines: &[(String, Option<String>)]) -> Self {
         let mut map = HashMap::new();
+        // predefined, like Kamailio's KAMAILIO_X[_Y]: the dialect ferrosip speaks
+        for k in ["KAMAILIO_5", "KAMAILIO_5_6", "FERROSIP"] {
+            map.insert(k.to_string(), None);
+        }
         for (k, v) in defines {
             map.insert(k.clone(), v.clone());
         }
@@ -280,7 +285,7 @@ impl Lexer {
                     cur.bump();
                     let word = cur.take_ident();
                     match word.as_str() {
-                        "ifdef" | "ifndef" | "else" | "endif" => {
+                        "ifdef" | "ifndef" | "ifexp" | "else" | "endif" => {
                             self.directive(cur, &word, span, depth)?;
                             continue;
                         }
@@ -340,6 +345,7 @@ impl Lexer {
                 '"' | '\'' => {
                     let (s, text) = self.string(cur, span)?;
                     let s = self.apply_substs(&s);
+                    self.define_loaded_module(&s);
                     self.push(Tok::Str(s), span, text);
                 }
                 '$' => {
@@ -385,6 +391,24 @@ impl Lexer {
                     self.push(Tok::Punct(p), span, (*p).to_string());
                 }
             }
+        }
+    }
+
+    /// `loadmodule "x.so"` defines `MOD_x`, like Kamailio, so `#!ifdef MOD_x` works after it.
+    fn define_loaded_module(&mut self, arg: &str) {
+        let n = self.out.len();
+        let is_lm = |t: Option<&Token>| matches!(t, Some(Token { tok: Tok::Ident(w), .. }) if w == "loadmodule" || w == "loadmodulex");
+        let after_lm = is_lm(n.checked_sub(1).and_then(|i| self.out.get(i)))
+            || (matches!(
+                self.out.last(),
+                Some(Token {
+                    tok: Tok::Punct("="),
+                    ..
+                })
+            ) && is_lm(n.checked_sub(2).and_then(|i| self.out.get(i))));
+        if after_lm {
+            let name = super::modules::module_name(arg);
+            self.defines.entry(format!("MOD_{name}")).or_insert(None);
         }
     }
 
@@ -634,6 +658,31 @@ impl Lexer {
         s
     }
 
+    /// Evaluates a `#!ifexp`/`#!defexp` expression: lexed here (defines apply), parsed and
+    /// evaluated like a script expression over constants.
+    fn eval_expr(
+        &mut self,
+        text: &str,
+        span: Span,
+        depth: u32,
+    ) -> Result<Value<'static>, CfgError> {
+        let start = self.out.len();
+        let (nl, sp) = (self.pending_nl, self.pending_space);
+        let mut sub = Cur {
+            s: text,
+            pos: 0,
+            line: span.line,
+            col: span.col,
+            file: span.file,
+            fixed: Some(span),
+        };
+        let r = self.lex(&mut sub, depth, 1);
+        let toks = self.out.split_off(start);
+        (self.pending_nl, self.pending_space) = (nl, sp);
+        r?;
+        super::parse::eval_const_expr(&toks, &self.files, span)
+    }
+
     fn directive(
         &mut self,
         cur: &mut Cur<'_>,
@@ -653,16 +702,7 @@ impl Lexer {
                     return Err(self.err(nspan, "'-' not allowed in a define name"));
                 }
                 // value: to end of line, `\` continues it
-                let mut val = String::new();
-                loop {
-                    let line = cur.take_line();
-                    if let Some(l) = line.strip_suffix('\\') {
-                        val.push_str(l);
-                        continue;
-                    }
-                    val.push_str(line.strip_suffix('\r').unwrap_or(&line));
-                    break;
-                }
+                let val = take_continued_line(cur);
                 let val = val.trim();
                 let val = (!val.is_empty()).then(|| val.to_string());
                 let exists = self.defines.contains_key(&name);
@@ -676,6 +716,76 @@ impl Lexer {
                     }
                 }
                 self.pending_nl = true;
+            }
+            "defenv" | "defenvs" | "trydefenv" | "trydefenvs" => {
+                // `#!defenv ID` (value of env var ID) or `#!defenv ID=VAR`
+                cur.skip_blanks();
+                let nspan = cur.span();
+                let name = cur.take_ident();
+                if name.is_empty() {
+                    return Err(self.err(nspan, format!("#!{word} needs a name")));
+                }
+                let var = if cur.peek() == Some('=') {
+                    cur.bump();
+                    cur.take_line().trim().to_string()
+                } else {
+                    cur.take_line();
+                    name.clone()
+                };
+                self.pending_nl = true;
+                match std::env::var(&var) {
+                    Ok(v) => {
+                        let v = if word.ends_with('s') { quote(&v) } else { v };
+                        if !word.starts_with("try") || !self.defines.contains_key(&name) {
+                            self.defines.insert(name, Some(v));
+                        }
+                    }
+                    Err(_) if word.starts_with("try") => {}
+                    Err(_) => {
+                        return Err(
+                            self.err(nspan, format!("environment variable {var} is not set"))
+                        )
+                    }
+                }
+            }
+            "defexp" | "defexps" => {
+                cur.skip_blanks();
+                let nspan = cur.span();
+                let name = cur.take_ident();
+                if name.is_empty() {
+                    return Err(self.err(nspan, format!("#!{word} needs a name")));
+                }
+                cur.skip_blanks();
+                let espan = cur.span();
+                let text = take_continued_line(cur);
+                self.pending_nl = true;
+                let v = self.eval_expr(&text, espan, depth)?;
+                let v = match v {
+                    Value::Null => None,
+                    Value::Int(i) => Some(i.to_string()),
+                    Value::Str(s) if word == "defexps" => Some(quote(&s)),
+                    Value::Str(s) => Some(s.into_owned()),
+                };
+                self.defines.insert(name, v);
+            }
+            "ifexp" => {
+                cur.skip_blanks();
+                let espan = cur.span();
+                let text = take_continued_line(cur);
+                self.pending_nl = true;
+                let parent = self.active();
+                let taking = if parent {
+                    let v = self.eval_expr(&text, espan, depth)?;
+                    super::script::truthy(&v)
+                } else {
+                    false
+                };
+                self.conds.push(Cond {
+                    taking,
+                    parent,
+                    else_seen: false,
+                    span,
+                });
             }
             "undef" => {
                 cur.skip_blanks();
@@ -889,7 +999,46 @@ fn is_directive(w: &str) -> bool {
             | "substdefs"
             | "include_file"
             | "import_file"
+            | "defenv"
+            | "defenvs"
+            | "trydefenv"
+            | "trydefenvs"
+            | "defexp"
+            | "defexps"
+            | "ifexp"
     )
+}
+
+/// The rest of the line, `\` continuing it onto the next.
+fn take_continued_line(cur: &mut Cur<'_>) -> String {
+    let mut val = String::new();
+    loop {
+        let line = cur.take_line();
+        if let Some(l) = line.strip_suffix('\\') {
+            val.push_str(l);
+            continue;
+        }
+        val.push_str(line.strip_suffix('\r').unwrap_or(&line));
+        return val;
+    }
+}
+
+/// `s` as a double-quoted string literal.
+fn quote(s: &str) -> String {
+    let mut q = String::with_capacity(s.len() + 2);
+    q.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => q.push_str("\\\""),
+            '\\' => q.push_str("\\\\"),
+            '\n' => q.push_str("\\n"),
+            '\r' => q.push_str("\\r"),
+            '\t' => q.push_str("\\t"),
+            c => q.push(c),
+        }
+    }
+    q.push('"');
+    q
 }
 
 /// Renders tokens back to text (for `--cfg-print`).
@@ -902,20 +1051,7 @@ pub(crate) fn render(tokens: &[Token]) -> String {
             s.push(' ');
         }
         match &t.tok {
-            Tok::Str(v) => {
-                s.push('"');
-                for c in v.chars() {
-                    match c {
-                        '"' => s.push_str("\\\""),
-                        '\\' => s.push_str("\\\\"),
-                        '\n' => s.push_str("\\n"),
-                        '\r' => s.push_str("\\r"),
-                        '\t' => s.push_str("\\t"),
-                        c => s.push(c),
-                    }
-                }
-                s.push('"');
-            }
+            Tok::Str(v) => s.push_str(&quote(v)),
             _ => s.push_str(&t.text),
         }
     }

@@ -84,6 +84,29 @@ fn arith_op(op: &str) -> ArithOp {
     }
 }
 
+/// Parses and evaluates a preprocessor expression (`#!ifexp`, `#!defexp`).
+pub(crate) fn eval_const_expr(
+    toks: &[Token],
+    files: &[String],
+    span: Span,
+) -> Result<Value<'static>, CfgError> {
+    let mut p = Parser::new(toks, files);
+    if toks.is_empty() {
+        return Err(p.err(span, "missing expression"));
+    }
+    let (e, _) = p.expr()?;
+    if let Some(t) = p.peek() {
+        return Err(p.err(
+            t.span,
+            format!(
+                "unexpected {} after the expression",
+                Parser::describe(Some(t))
+            ),
+        ));
+    }
+    Ok(super::script::eval_const(&e))
+}
+
 impl<'t> Parser<'t> {
     pub(crate) fn new(toks: &'t [Token], files: &'t [String]) -> Self {
         Self {
@@ -889,7 +912,11 @@ impl<'t> Parser<'t> {
         let b = s.as_bytes();
         let mut i = 0;
         while i < b.len() {
-            if b[i] == b'$'
+            if b[i] == b'$' && b.get(i + 1) == Some(&b'$') {
+                // `$$` is a literal `$`
+                lit.push('$');
+                i += 2;
+            } else if b[i] == b'$'
                 && i + 1 < b.len()
                 && (b[i + 1] == b'(' || b[i + 1].is_ascii_alphabetic() || b[i + 1] == b'_')
             {

@@ -407,7 +407,7 @@ fn to_str<'a>(v: &'a Value<'_>) -> Cow<'a, str> {
     }
 }
 
-fn truthy(v: &Value<'_>) -> bool {
+pub(crate) fn truthy(v: &Value<'_>) -> bool {
     match v {
         Value::Null => false,
         Value::Int(i) => *i != 0,
@@ -999,4 +999,44 @@ impl<'a> Exec<'a, '_> {
             }
         }
     }
+}
+
+/// Evaluates an expression with no message: pseudo-variables read as null, functions fail.
+pub(crate) fn eval_const(e: &Expr) -> Value<'static> {
+    struct NoMessage;
+    impl Host for NoMessage {
+        fn call(&mut self, _f: Builtin, _args: &[Value<'_>]) -> i32 {
+            -1
+        }
+        fn keyword(&mut self, _k: Keyword) -> Value<'_> {
+            Value::Null
+        }
+        fn is_myself(&mut self, _value: &str) -> bool {
+            false
+        }
+        fn pv_get(&mut self, _pv: &Pv) -> Value<'_> {
+            Value::Null
+        }
+        fn pv_set(&mut self, _pv: &Pv, _v: Value<'_>) -> Result<(), String> {
+            Err("no message".into())
+        }
+    }
+    let script = Script {
+        routes: Vec::new(),
+        var_names: Vec::new(),
+        avp_names: Vec::new(),
+        max_while_loops: 0,
+        max_depth: 1,
+    };
+    let mut vars = ScriptVars::default();
+    let mut host = NoMessage;
+    let mut ex = Exec {
+        s: &script,
+        host: &mut host,
+        vars: &mut vars,
+        exit: false,
+        dropped: false,
+        depth: 0,
+    };
+    owned(ex.eval(e))
 }

@@ -1387,3 +1387,57 @@ fn several_listens_and_aliases_per_line() {
         vec!["a.example", "b.example:5070", "c.example"]
     );
 }
+
+#[test]
+fn env_defines() {
+    let Ok(path) = std::env::var("PATH") else {
+        return;
+    };
+    let c = cfg("#!defenvs P=PATH\n#!trydefenv NOPE=FERROSIP_SURELY_UNSET_VAR_42\n\
+                 #!ifdef NOPE\nchildren=1\n#!else\nchildren=2\n#!endif\nrequest_route { $var(p) = P; }");
+    assert_eq!(c.core.children, Some(2));
+    let mut h = Fake::default();
+    let mut vars = ScriptVars::new(&c.script);
+    c.script
+        .run(c.script.request_route().unwrap(), &mut h, &mut vars);
+    assert_eq!(var(&c, &vars, "p"), s(&path));
+    assert_eq!(
+        err("children=1\n#!defenv X=FERROSIP_SURELY_UNSET_VAR_42\n"),
+        "t.cfg:2:10: environment variable FERROSIP_SURELY_UNSET_VAR_42 is not set"
+    );
+}
+
+#[test]
+fn ifexp_and_defexp() {
+    let c = cfg("#!define N 5\n#!define IP 127.0.0.1\n#!ifexp N > 3 && 1 + 1 == 2\nchildren=1\n#!else\nchildren=2\n#!endif\n\
+                 #!ifexp N < 3\nport=1\n#!else\nport=2\n#!endif\n\
+                 #!defexps URI \"sip:\" + IP + \":5060\"\n#!defexp SUM N * 2 + 1\n\
+                 request_route { $du = URI; $var(s) = SUM; }");
+    assert_eq!(c.core.children, Some(1));
+    assert_eq!(c.core.port, Some(2));
+    let mut h = Fake::default();
+    let mut vars = ScriptVars::new(&c.script);
+    c.script
+        .run(c.script.request_route().unwrap(), &mut h, &mut vars);
+    assert_eq!(h.sets, vec![(Pv::Du, s("sip:127.0.0.1:5060"))]);
+    assert_eq!(var(&c, &vars, "s"), Value::Int(11));
+    // nested in a skipped region, ifexp is not evaluated but still nests
+    let c = cfg("#!ifdef NOPE\n#!ifexp (((\n#!endif\nchildren=1\n#!endif\nchildren=3\n");
+    assert_eq!(c.core.children, Some(3));
+    assert!(err("#!ifexp 1 +\n#!endif\n").starts_with("t.cfg:1:9: "));
+}
+
+#[test]
+fn predefined_and_module_defines() {
+    let c = cfg("loadmodule \"sl.so\"\n#!ifdef MOD_sl\nchildren=1\n#!endif\n#!ifdef MOD_tm\nport=1\n#!endif\n\
+                 #!ifdef KAMAILIO_5\nmax_while_loops=7\n#!endif\n");
+    assert_eq!(c.core.children, Some(1));
+    assert_eq!(c.core.port, None);
+    assert_eq!(c.core.max_while_loops, 7);
+}
+
+#[test]
+fn double_dollar_is_a_literal_dollar() {
+    let (_, h, _, _) = run("xlog(\"cost: $$5 for $$var(x)\");");
+    assert_eq!(h.calls[0].1, vec![s("cost: $5 for $var(x)")]);
+}
