@@ -190,7 +190,25 @@ mod tests {
 
     #[test]
     fn sipp_flags_parse() {
-        let argv = ["x", "-sn", "uas", "-r", "200", "-m", "500", "-l", "50", "-d", "10", "-bind_local", "-t", "t1", "-rate_increase", "5", "127.0.0.1:5070"];
+        let argv = [
+            "x",
+            "-sn",
+            "uas",
+            "-r",
+            "200",
+            "-m",
+            "500",
+            "-l",
+            "50",
+            "-d",
+            "10",
+            "-bind_local",
+            "-t",
+            "t1",
+            "-rate_increase",
+            "5",
+            "127.0.0.1:5070",
+        ];
         let a = Args::try_parse_from(sipp_compat(argv.iter().map(|s| s.to_string()))).unwrap();
         assert_eq!(a.scenario, Scenario::Uas);
         assert_eq!(a.rate, 200.0);

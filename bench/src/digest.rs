@@ -109,7 +109,17 @@ impl Challenge {
         );
         if self.qop_auth {
             let nc = format!("{nc:08x}");
-            let resp = md5_hex(&[&ha1, ":", &self.nonce, ":", &nc, ":", cnonce, ":auth:", &ha2]);
+            let resp = md5_hex(&[
+                &ha1,
+                ":",
+                &self.nonce,
+                ":",
+                &nc,
+                ":",
+                cnonce,
+                ":auth:",
+                &ha2,
+            ]);
             let _ = write!(
                 s,
                 "response=\"{resp}\", qop=auth, nc={nc}, cnonce=\"{cnonce}\", algorithm=MD5"
@@ -126,36 +136,38 @@ impl Challenge {
 }
 
 /// Checks `Authorization` credentials against `password` for `method` (RFC 2617 §3.2.2), the
-/// registrar side. Returns the username if the response matches, `Err(())` otherwise.
+/// registrar side. Returns the username if the response matches, `None` otherwise (bad
+/// credentials, unknown user, unsupported qop).
 pub fn verify<'a>(
     credentials: &'a str,
     method: &str,
     lookup: impl Fn(&str) -> Option<&'a str>,
-) -> Result<&'a str, ()> {
-    let params = digest_params(credentials).ok_or(())?;
-    let get = |n: &str| params.iter().find(|(k, _)| k.eq_ignore_ascii_case(n)).map(|p| p.1);
-    let user = get("username").ok_or(())?;
-    let realm = get("realm").ok_or(())?;
-    let nonce = get("nonce").ok_or(())?;
-    let uri = get("uri").ok_or(())?;
-    let response = get("response").ok_or(())?;
-    let password = lookup(user).ok_or(())?;
+) -> Option<&'a str> {
+    let params = digest_params(credentials)?;
+    let get = |n: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(n))
+            .map(|p| p.1)
+    };
+    let user = get("username")?;
+    let realm = get("realm")?;
+    let nonce = get("nonce")?;
+    let uri = get("uri")?;
+    let response = get("response")?;
+    let password = lookup(user)?;
     let ha1 = md5_hex(&[user, ":", realm, ":", password]);
     let ha2 = md5_hex(&[method, ":", uri]);
     let expect = match get("qop") {
         Some(q) if q.eq_ignore_ascii_case("auth") => {
-            let nc = get("nc").ok_or(())?;
-            let cnonce = get("cnonce").ok_or(())?;
+            let nc = get("nc")?;
+            let cnonce = get("cnonce")?;
             md5_hex(&[&ha1, ":", nonce, ":", nc, ":", cnonce, ":auth:", &ha2])
         }
-        Some(_) => return Err(()),
+        Some(_) => return None,
         None => md5_hex(&[&ha1, ":", nonce, ":", &ha2]),
     };
-    if expect.eq_ignore_ascii_case(response) {
-        Ok(user)
-    } else {
-        Err(())
-    }
+    expect.eq_ignore_ascii_case(response).then_some(user)
 }
 
 #[cfg(test)]
@@ -171,12 +183,22 @@ mod tests {
         )
         .unwrap();
         assert!(c.qop_auth);
-        let a = c.authorization("Mufasa", "Circle Of Life", "GET", "/dir/index.html", 1, "0a4f113b");
-        assert!(a.contains("response=\"6629fae49393a05397450978507c4ef1\""), "{a}");
+        let a = c.authorization(
+            "Mufasa",
+            "Circle Of Life",
+            "GET",
+            "/dir/index.html",
+            1,
+            "0a4f113b",
+        );
+        assert!(
+            a.contains("response=\"6629fae49393a05397450978507c4ef1\""),
+            "{a}"
+        );
         assert!(a.contains("opaque=\"5ccc069c403ebaf9f0171e9517f40e41\""));
         let pw = |u: &str| (u == "Mufasa").then_some("Circle Of Life");
-        assert_eq!(verify(&a, "GET", pw), Ok("Mufasa"));
-        assert_eq!(verify(&a, "POST", pw), Err(()));
+        assert_eq!(verify(&a, "GET", pw), Some("Mufasa"));
+        assert_eq!(verify(&a, "POST", pw), None);
     }
 
     #[test]
@@ -185,8 +207,8 @@ mod tests {
         assert!(!c.qop_auth);
         let a = c.authorization("u1", "p1", "REGISTER", "sip:d.com", 1, "x");
         assert!(!a.contains("qop"));
-        assert_eq!(verify(&a, "REGISTER", |_| Some("p1")), Ok("u1"));
-        assert_eq!(verify(&a, "REGISTER", |_| Some("p2")), Err(()));
+        assert_eq!(verify(&a, "REGISTER", |_| Some("p1")), Some("u1"));
+        assert_eq!(verify(&a, "REGISTER", |_| Some("p2")), None);
         assert!(Challenge::parse("Basic realm=\"x\"").is_none());
         assert!(Challenge::parse("Digest realm=\"x\", nonce=\"n\", algorithm=SHA-256").is_none());
         assert!(Challenge::parse("Digest nonce=\"n\"").is_none());

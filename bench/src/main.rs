@@ -5,6 +5,7 @@ use ferrosip_bench::cli::{self, Args, Scenario, TransportMode};
 use ferrosip_bench::report::{self, RunResult};
 use ferrosip_bench::sip::Setup;
 use ferrosip_bench::stats::{self, Kind, Totals};
+use ferrosip_bench::users::Users;
 use ferrosip_bench::{uac, worker};
 use serde_json::json;
 use std::io::{IsTerminal, Write};
@@ -12,7 +13,6 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
-use ferrosip_bench::users::Users;
 
 /// Set by SIGINT/SIGTERM.
 static SIGNALLED: AtomicBool = AtomicBool::new(false);
@@ -25,7 +25,10 @@ fn install_signals() {
     for sig in [libc::SIGINT, libc::SIGTERM] {
         // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
         unsafe {
-            libc::signal(sig, on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t);
+            libc::signal(
+                sig,
+                on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t,
+            );
         }
     }
 }
@@ -42,8 +45,13 @@ fn main() {
     }
 }
 
+/// `host`, `host:port`, `[v6]`, `[v6]:port` or a bare IPv6 address; port 5060 by default.
 fn resolve(remote: &str) -> Result<SocketAddr, String> {
-    let with_port = if remote.parse::<SocketAddr>().is_ok() || remote.rsplit_once(':').is_some_and(|(h, p)| !h.ends_with(':') && p.parse::<u16>().is_ok() && !h.contains(':')) {
+    let has_port = match remote.rsplit_once(':') {
+        Some((h, p)) => p.parse::<u16>().is_ok() && (h.ends_with(']') || !h.contains(':')),
+        None => false,
+    };
+    let with_port = if has_port {
         remote.to_string()
     } else if remote.starts_with('[') || !remote.contains(':') {
         format!("{remote}:5060")
@@ -70,14 +78,18 @@ fn real_main(args: &Args) -> Result<i32, String> {
     if args.workers == 0 || args.workers > 1024 {
         return Err("-n must be 1..=1024".into());
     }
-    if !(args.rate > 0.0) && args.scenario != Scenario::Uas {
+    if (args.rate.is_nan() || args.rate <= 0.0) && args.scenario != Scenario::Uas {
         return Err("-r must be positive".into());
     }
     let users = if let Some(p) = &args.inf {
         let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
-        Some(Arc::new(Users::from_csv(&text).map_err(|e| format!("{}: {e}", p.display()))?))
+        Some(Arc::new(
+            Users::from_csv(&text).map_err(|e| format!("{}: {e}", p.display()))?,
+        ))
     } else if let Some(u) = &args.users {
-        Some(Arc::new(Users::from_template(&u[0], &u[1], &args.password).map_err(|e| e.to_string())?))
+        Some(Arc::new(
+            Users::from_template(&u[0], &u[1], &args.password).map_err(|e| e.to_string())?,
+        ))
     } else {
         None
     };
@@ -140,7 +152,11 @@ fn run_once(
     let mut handles = Vec::new();
     for w in 0..n {
         let port = args.port.unwrap_or(if client { 0 } else { 5060 });
-        let port = if client && port != 0 { port.checked_add(w as u16).ok_or("port overflow")? } else { port };
+        let port = if client && port != 0 {
+            port.checked_add(w as u16).ok_or("port overflow")?
+        } else {
+            port
+        };
         let bind = SocketAddr::new(ip, port);
         let (io, local) = if tcp && client {
             let remote = remote.expect("client has a remote");
@@ -149,11 +165,13 @@ fn run_once(
             let local = s.local_addr().map_err(|e| e.to_string())?;
             (worker::Io::TcpClient(s), local)
         } else if tcp {
-            let s = ferrosip_transports::sock::bind_tcp_listener(bind).map_err(|e| format!("cannot listen on {bind}: {e}"))?;
+            let s = ferrosip_transports::sock::bind_tcp_listener(bind)
+                .map_err(|e| format!("cannot listen on {bind}: {e}"))?;
             let local = ferrosip_transports::sock::local_addr(&s).map_err(|e| e.to_string())?;
             (worker::Io::TcpListener(s), local)
         } else {
-            let s = ferrosip_transports::sock::bind_udp(bind).map_err(|e| format!("cannot bind {bind}: {e}"))?;
+            let s = ferrosip_transports::sock::bind_udp(bind)
+                .map_err(|e| format!("cannot bind {bind}: {e}"))?;
             let local = ferrosip_transports::sock::local_addr(&s).map_err(|e| e.to_string())?;
             (worker::Io::Udp(s), local)
         };
@@ -169,7 +187,11 @@ fn run_once(
             rate_increase: per(args.rate_increase),
             rate_max: per(args.rate_max.unwrap_or(f64::MAX)),
             rate_interval: args.rate_interval,
-            limit: args.limit.map(|l| share(l, w).max(1)).unwrap_or(uac::MAX_CALLS_PER_WORKER).min(uac::MAX_CALLS_PER_WORKER),
+            limit: args
+                .limit
+                .map(|l| share(l, w).max(1))
+                .unwrap_or(uac::MAX_CALLS_PER_WORKER)
+                .min(uac::MAX_CALLS_PER_WORKER),
             max_calls: max_calls.map(|m| share(m, w)).unwrap_or(u64::MAX),
             duration,
             hold_us: args.hold_ms * 1000,
@@ -194,7 +216,9 @@ fn run_once(
                 remote.map(|r| format!(", remote {r}")).unwrap_or_default()
             );
         }
-        handles.push(worker::spawn(setup, io, stop.clone(), tx.clone(), start).map_err(|e| e.to_string())?);
+        handles.push(
+            worker::spawn(setup, io, stop.clone(), tx.clone(), start).map_err(|e| e.to_string())?,
+        );
     }
     drop(tx);
     let mut totals = Totals::new(n, main_kind(args.scenario));
@@ -220,7 +244,11 @@ fn run_once(
             last_line = Instant::now();
             let c = &totals.counters;
             let p99 = totals.hists.get(totals.main_kind);
-            let p99 = if p99.is_empty() { 0 } else { p99.value_at_quantile(0.99) };
+            let p99 = if p99.is_empty() {
+                0
+            } else {
+                p99.value_at_quantile(0.99)
+            };
             println!(
                 "[{:>5.0}s] rate {:>8.1}/s (offered {:>8.1}) active {:>6} completed {:>9} failed {:>6} retrans {:>6} p99 {:>8} µs",
                 start.elapsed().as_secs_f64(),
@@ -273,7 +301,11 @@ fn find_max(args: &Args, users: Option<Arc<Users>>) -> Result<i32, String> {
         let calls = (rate * args.step_secs).round().max(1.0) as u64;
         let r = run_once(args, users.clone(), rate, Some(calls), None, false)?;
         let c = &r.totals.counters;
-        let fail_pct = if c.started > 0 { c.failed as f64 * 100.0 / c.started as f64 } else { 100.0 };
+        let fail_pct = if c.started > 0 {
+            c.failed as f64 * 100.0 / c.started as f64
+        } else {
+            100.0
+        };
         let p99_ms = r.main_p99_us() as f64 / 1000.0;
         let achieved = r.rate_achieved();
         let pass = c.started == calls
@@ -318,14 +350,21 @@ fn find_max(args: &Args, users: Option<Arc<Users>>) -> Result<i32, String> {
             }
         }
     }
-    println!("max sustainable rate: {lo:.1}/s{}", hi.map(|h| format!(" (first failing: {h:.1}/s)")).unwrap_or_default());
+    println!(
+        "max sustainable rate: {lo:.1}/s{}",
+        hi.map(|h| format!(" (first failing: {h:.1}/s)"))
+            .unwrap_or_default()
+    );
     let extra = json!({"max_rate": lo, "first_failing": hi, "steps": steps});
     match best {
         Some(b) => finish(args, &b, Some(extra))?,
         None => {
             if let Some(p) = &args.json {
-                std::fs::write(p, serde_json::to_string_pretty(&json!({"find_max": extra})).unwrap_or_default())
-                    .map_err(|e| e.to_string())?;
+                std::fs::write(
+                    p,
+                    serde_json::to_string_pretty(&json!({"find_max": extra})).unwrap_or_default(),
+                )
+                .map_err(|e| e.to_string())?;
             }
         }
     }

@@ -26,7 +26,11 @@ impl RunResult {
     /// Completed calls per second over the run (uas: answered requests per second).
     pub fn rate_achieved(&self) -> f64 {
         let c = &self.totals.counters;
-        let n = if self.scenario == "uas" { c.answered } else { c.completed };
+        let n = if self.scenario == "uas" {
+            c.answered
+        } else {
+            c.completed
+        };
         if self.elapsed > 0.0 {
             n as f64 / self.elapsed
         } else {
@@ -68,7 +72,11 @@ pub fn summary(r: &RunResult) -> String {
         c.started, c.completed, c.failed, c.retransmissions, c.unexpected, c.stray, c.parse_errors, c.send_failed, c.table_full
     );
     if r.scenario == "uas" {
-        let _ = writeln!(s, "answered {}  auth rejected {}", c.answered, c.auth_rejected);
+        let _ = writeln!(
+            s,
+            "answered {}  auth rejected {}",
+            c.answered, c.auth_rejected
+        );
     }
     if c.failed > 0 {
         let reasons: Vec<String> = Fail::ALL
@@ -166,17 +174,24 @@ pub fn json(r: &RunResult, extra: Option<Value>) -> Value {
 }
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 const W: f64 = 720.0;
 const H: f64 = 300.0;
 const PAD: f64 = 50.0;
-const COLORS: [&str; 6] = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"];
+const COLORS: [&str; 6] = [
+    "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b",
+];
+
+/// One line of a chart: name, color, points.
+type Line<'a> = (String, &'a str, Vec<(f64, f64)>);
 
 /// A line chart: each series is (name, color, points (x, y)); x and y axes linear unless
 /// `log_x` (log10).
-fn chart(title: &str, xlabel: &str, ylabel: &str, series: &[(String, &str, Vec<(f64, f64)>)], log_x: bool) -> String {
+fn chart(title: &str, xlabel: &str, ylabel: &str, series: &[Line<'_>], log_x: bool) -> String {
     let fx = |x: f64| if log_x { x.max(1.0).log10() } else { x };
     let pts = series.iter().flat_map(|s| s.2.iter());
     let (mut x0, mut x1, mut y1) = (f64::MAX, f64::MIN, 0.0f64);
@@ -217,9 +232,17 @@ fn chart(title: &str, xlabel: &str, ylabel: &str, series: &[(String, &str, Vec<(
             W - PAD
         );
         let xv = x0 + (x1 - x0) * f64::from(i) / 4.0;
-        let label = if log_x { format!("{:.3}", 100.0 - 100.0 / 10f64.powf(xv)) } else { format!("{xv:.0}") };
+        let label = if log_x {
+            format!("{:.3}", 100.0 - 100.0 / 10f64.powf(xv))
+        } else {
+            format!("{xv:.0}")
+        };
         let px = PAD + (xv - x0) / (x1 - x0) * (W - 2.0 * PAD);
-        let _ = write!(s, "<text x=\"{px}\" y=\"{}\" font-size=\"10\" text-anchor=\"middle\">{label}</text>", H - PAD + 14.0);
+        let _ = write!(
+            s,
+            "<text x=\"{px}\" y=\"{}\" font-size=\"10\" text-anchor=\"middle\">{label}</text>",
+            H - PAD + 14.0
+        );
     }
     let _ = write!(
         s,
@@ -233,7 +256,10 @@ fn chart(title: &str, xlabel: &str, ylabel: &str, series: &[(String, &str, Vec<(
         esc(ylabel)
     );
     for (i, (name, color, p)) in series.iter().enumerate() {
-        let path: Vec<String> = p.iter().map(|&(x, y)| format!("{:.1},{:.1}", sx(x), sy(y))).collect();
+        let path: Vec<String> = p
+            .iter()
+            .map(|&(x, y)| format!("{:.1},{:.1}", sx(x), sy(y)))
+            .collect();
         let _ = write!(
             s,
             "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"1.5\" points=\"{}\"/>\
@@ -258,21 +284,51 @@ pub fn html(r: &RunResult) -> String {
         }
         // x = 1/(1-q) on a log axis (labelled as percentiles), y = latency µs.
         let mut p = Vec::new();
-        for q in [0.0, 0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9995, 0.9999, 0.99999] {
+        for q in [
+            0.0, 0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9995, 0.9999, 0.99999,
+        ] {
             p.push((1.0 / (1.0 - q), h.value_at_quantile(q) as f64));
         }
         lat.push((k.name().to_string(), COLORS[i], p));
     }
     let series = &r.totals.series;
     let rate = vec![
-        ("completed/s".to_string(), COLORS[2], series.iter().enumerate().map(|(i, s)| (i as f64, s.completed as f64)).collect()),
-        ("offered/s".to_string(), COLORS[0], series.iter().enumerate().map(|(i, s)| (i as f64, s.offered)).collect()),
-        ("failed/s".to_string(), COLORS[1], series.iter().enumerate().map(|(i, s)| (i as f64, s.failed as f64)).collect()),
+        (
+            "completed/s".to_string(),
+            COLORS[2],
+            series
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (i as f64, s.completed as f64))
+                .collect(),
+        ),
+        (
+            "offered/s".to_string(),
+            COLORS[0],
+            series
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (i as f64, s.offered))
+                .collect(),
+        ),
+        (
+            "failed/s".to_string(),
+            COLORS[1],
+            series
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (i as f64, s.failed as f64))
+                .collect(),
+        ),
     ];
     let p99 = vec![(
         format!("{} p99 µs", r.totals.main_kind.name()),
         COLORS[3],
-        series.iter().enumerate().map(|(i, s)| (i as f64, s.p99_us as f64)).collect(),
+        series
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (i as f64, s.p99_us as f64))
+            .collect(),
     )];
     format!(
         "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>ferrosip-bench report</title>\

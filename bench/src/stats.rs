@@ -26,8 +26,14 @@ pub const KINDS: usize = 6;
 
 impl Kind {
     /// All kinds, in index order.
-    pub const ALL: [Self; KINDS] =
-        [Self::Invite, Self::Bye, Self::Register, Self::Refresh, Self::Options, Self::Message];
+    pub const ALL: [Self; KINDS] = [
+        Self::Invite,
+        Self::Bye,
+        Self::Register,
+        Self::Refresh,
+        Self::Options,
+        Self::Message,
+    ];
 
     /// The name used in tables and JSON.
     pub fn name(self) -> &'static str {
@@ -62,8 +68,13 @@ pub const FAILS: usize = 5;
 
 impl Fail {
     /// All reasons, in index order.
-    pub const ALL: [Self; FAILS] =
-        [Self::Timeout, Self::UnexpectedStatus, Self::MissingHeader, Self::Send, Self::Aborted];
+    pub const ALL: [Self; FAILS] = [
+        Self::Timeout,
+        Self::UnexpectedStatus,
+        Self::MissingHeader,
+        Self::Send,
+        Self::Aborted,
+    ];
 
     /// The name used in tables and JSON.
     pub fn name(self) -> &'static str {
@@ -278,7 +289,11 @@ impl Totals {
         }
         let h = &mut self.series_hists[s];
         let _ = h.add(r.hists.get(self.main_kind));
-        e.p99_us = if h.is_empty() { 0 } else { h.value_at_quantile(0.99) };
+        e.p99_us = if h.is_empty() {
+            0
+        } else {
+            h.value_at_quantile(0.99)
+        };
     }
 
     /// Calls in progress, all workers.
@@ -297,7 +312,11 @@ mod tests {
         for w in 0..2 {
             let mut h = Hists::default();
             h.record(Kind::Invite, 100 * (w as u64 + 1));
-            let mut c = Counters { started: 3, completed: 2, ..Default::default() };
+            let mut c = Counters {
+                started: 3,
+                completed: 2,
+                ..Default::default()
+            };
             c.fail(Fail::Timeout);
             t.add(&Report {
                 worker: w,

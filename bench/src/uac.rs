@@ -103,10 +103,19 @@ struct Call {
     user: Option<User>,
 }
 
-/// The client engine of one worker.
-pub struct Uac {
+/// What the request writer needs, apart from the call.
+struct Ctx {
     setup: Setup,
     steps: &'static [Step],
+    local: String,
+    local_ip: String,
+    remote_host: String,
+    sdp: String,
+}
+
+/// The client engine of one worker.
+pub struct Uac {
+    ctx: Ctx,
     calls: Vec<Call>,
     free: Vec<u32>,
     active: u64,
@@ -118,10 +127,6 @@ pub struct Uac {
     /// Latencies since the last report.
     pub hists: Hists,
     started: u64,
-    local: String,
-    local_ip: String,
-    remote_host: String,
-    sdp: String,
     credit: f64,
     rate: f64,
     last_tick: u64,
@@ -144,10 +149,16 @@ impl Uac {
         };
         let sdp = sdp(local_ip.trim_start_matches('[').trim_end_matches(']'));
         Self {
-            steps: steps(&setup),
             rate: setup.rate,
             next_ramp: (setup.rate_interval * 1e6) as u64,
-            setup,
+            ctx: Ctx {
+                steps: steps(&setup),
+                setup,
+                local,
+                local_ip,
+                remote_host,
+                sdp,
+            },
             calls: Vec::new(),
             free: Vec::new(),
             active: 0,
@@ -156,10 +167,6 @@ impl Uac {
             counters: Counters::default(),
             hists: Hists::default(),
             started: 0,
-            local,
-            local_ip,
-            remote_host,
-            sdp,
             credit: 0.0,
             last_tick: 0,
             stopping: false,
@@ -188,7 +195,7 @@ impl Uac {
 
     /// True once no call will be started any more and none is in progress.
     pub fn finished(&self) -> bool {
-        (self.stopping || self.started >= self.setup.max_calls) && self.active == 0
+        (self.stopping || self.started >= self.ctx.setup.max_calls) && self.active == 0
     }
 
     /// Ends every call in progress as [`Fail::Aborted`].
@@ -207,23 +214,23 @@ impl Uac {
     /// Advances time: ramps the rate, starts the calls that are due, fires due timers.
     /// `now` is µs since the run started.
     pub fn tick(&mut self, now: u64) {
-        if let Some(d) = self.setup.duration {
+        if let Some(d) = self.ctx.setup.duration {
             if now as f64 >= d * 1e6 {
                 self.stopping = true;
             }
         }
-        if self.setup.rate_increase != 0.0 && now >= self.next_ramp {
-            self.rate = (self.rate + self.setup.rate_increase).min(self.setup.rate_max);
-            self.next_ramp += (self.setup.rate_interval.max(0.001) * 1e6) as u64;
+        if self.ctx.setup.rate_increase != 0.0 && now >= self.next_ramp {
+            self.rate = (self.rate + self.ctx.setup.rate_increase).min(self.ctx.setup.rate_max);
+            self.next_ramp += (self.ctx.setup.rate_interval.max(0.001) * 1e6) as u64;
         }
         let dt = now.saturating_sub(self.last_tick) as f64 / 1e6;
         self.last_tick = now;
-        if !self.stopping && self.started < self.setup.max_calls {
+        if !self.stopping && self.started < self.ctx.setup.max_calls {
             // At most one second's worth of backlog: a stalled worker does not burst later.
             self.credit = (self.credit + self.rate * dt).min(self.rate.max(1.0));
             while self.credit >= 1.0
-                && self.active < self.setup.limit
-                && self.started < self.setup.max_calls
+                && self.active < self.ctx.setup.limit
+                && self.started < self.ctx.setup.max_calls
             {
                 self.credit -= 1.0;
                 self.start_call(now);
@@ -255,12 +262,20 @@ impl Uac {
             self.calls.push(Call::default());
             (self.calls.len() - 1) as u32
         };
-        let seq = self.started * self.setup.workers as u64 + self.setup.worker as u64;
+        let seq = self.started * self.ctx.setup.workers as u64 + self.ctx.setup.worker as u64;
         self.started += 1;
         self.active += 1;
         self.counters.started += 1;
-        let user = self.setup.users.as_ref().map(|u| u.get(seq, &self.local_ip));
-        let (w, run) = (self.setup.worker as u64, u64::from(self.setup.run_id));
+        let user = self
+            .ctx
+            .setup
+            .users
+            .as_ref()
+            .map(|u| u.get(seq, &self.ctx.local_ip));
+        let (w, run) = (
+            self.ctx.setup.worker as u64,
+            u64::from(self.ctx.setup.run_id),
+        );
         let c = &mut self.calls[slot as usize];
         c.gen = c.gen.wrapping_add(1);
         c.live = true;
@@ -290,7 +305,7 @@ impl Uac {
         c.call_id.clear();
         c.call_id.push_str(&tag);
         c.call_id.push('@');
-        c.call_id.push_str(&self.local_ip);
+        c.call_id.push_str(&self.ctx.local_ip);
         self.begin_step(slot, now);
     }
 
@@ -305,21 +320,24 @@ impl Uac {
 
     /// Builds and sends the current step's request (a new transaction: new branch, CSeq+1).
     fn send_request(&mut self, slot: u32, now: u64) {
-        let mut c = std::mem::take(&mut self.calls[slot as usize]);
-        let step = self.steps[c.step];
+        let c = &mut self.calls[slot as usize];
+        let step = self.ctx.steps[c.step];
         c.cseq += 1;
         c.branch_n += 1;
         c.proceeding = false;
-        set_branch(&mut c, &self.setup);
+        set_branch(c, &self.ctx.setup);
         let mut req = std::mem::take(&mut c.req);
-        self.write_request(&mut req, &mut c, step.method(), true);
-        let ok = self.out.push(&req, Dest::Udp(self.setup.remote));
+        self.ctx.write_request(&mut req, c, step.method(), true);
+        let ok = self.out.push(&req, Dest::Udp(self.ctx.setup.remote));
         self.counters.sent += 1;
         c.req = req;
-        c.retx_iv = self.setup.t1_us;
-        c.retx_at = if self.setup.tcp { 0 } else { now + self.setup.t1_us };
-        c.deadline = now + self.setup.timeout_us;
-        self.calls[slot as usize] = c;
+        c.retx_iv = self.ctx.setup.t1_us;
+        c.retx_at = if self.ctx.setup.tcp {
+            0
+        } else {
+            now + self.ctx.setup.t1_us
+        };
+        c.deadline = now + self.ctx.setup.timeout_us;
         if !ok {
             self.end_call(slot, Some(Fail::Send));
             return;
@@ -327,6 +345,257 @@ impl Uac {
         self.arm(slot);
     }
 
+    /// (Re)queues the call's timer if its next deadline changed.
+    fn arm(&mut self, slot: u32) {
+        let c = &mut self.calls[slot as usize];
+        let at = if c.holding {
+            c.timer_at
+        } else if c.retx_at != 0 {
+            c.retx_at.min(c.deadline)
+        } else {
+            c.deadline
+        };
+        c.timer_at = at;
+        self.timers.push(Reverse((at, slot, c.gen)));
+    }
+
+    fn on_timer(&mut self, slot: u32, now: u64) {
+        let c = &mut self.calls[slot as usize];
+        if c.holding {
+            c.step += 1;
+            self.begin_step(slot, now);
+            return;
+        }
+        if now >= c.deadline {
+            self.end_call(slot, Some(Fail::Timeout));
+            return;
+        }
+        if c.retx_at != 0 && now >= c.retx_at {
+            // Timer A doubles without a cap; Timer E doubles up to T2, and is T2 once a
+            // provisional response arrived (RFC 3261 §17.1.2.2).
+            let invite = self.ctx.steps[c.step] == Step::Invite;
+            c.retx_iv = if invite {
+                c.retx_iv * 2
+            } else if c.proceeding {
+                self.ctx.setup.t2_us
+            } else {
+                (c.retx_iv * 2).min(self.ctx.setup.t2_us)
+            };
+            c.retx_at = now + c.retx_iv;
+            if !self.out.push(&c.req, Dest::Udp(self.ctx.setup.remote)) {
+                self.end_call(slot, Some(Fail::Send));
+                return;
+            }
+            self.counters.sent += 1;
+            self.counters.retransmissions += 1;
+        }
+        self.arm(slot);
+    }
+
+    /// Frees the call; `None` means completed.
+    fn end_call(&mut self, slot: u32, fail: Option<Fail>) {
+        let c = &mut self.calls[slot as usize];
+        if !c.live {
+            return;
+        }
+        c.live = false;
+        c.gen = c.gen.wrapping_add(1);
+        self.active -= 1;
+        match fail {
+            None => self.counters.completed += 1,
+            Some(f) => self.counters.fail(f),
+        }
+        self.free.push(slot);
+    }
+
+    /// Finds the call a Call-ID names (`slot.gen.worker.run@...`), if it is ours and alive.
+    fn lookup(&self, call_id: &str) -> Option<u32> {
+        let head = call_id.split('@').next()?;
+        let mut f = head.split('.');
+        let slot = u32::from_str_radix(f.next()?, 16).ok()?;
+        let gen = u32::from_str_radix(f.next()?, 16).ok()?;
+        let w = usize::from_str_radix(f.next()?, 16).ok()?;
+        let run = u32::from_str_radix(f.next()?, 16).ok()?;
+        if w != self.ctx.setup.worker || run != self.ctx.setup.run_id {
+            return None;
+        }
+        let c = self.calls.get(slot as usize)?;
+        (c.live && c.gen == gen && c.call_id == call_id).then_some(slot)
+    }
+
+    /// Handles one received message (datagram or stream message).
+    pub fn on_message(&mut self, data: &[u8], now: u64) {
+        self.counters.received += 1;
+        let mut arena = std::mem::take(&mut self.arena);
+        arena.reset();
+        match parse(data, &arena) {
+            Ok(msg) if !msg.is_request() => self.on_response(&msg, now),
+            Ok(_) => self.counters.unexpected += 1,
+            Err(_) => self.counters.parse_errors += 1,
+        }
+        self.arena = arena;
+    }
+
+    fn on_response(&mut self, msg: &Message<'_>, now: u64) {
+        let Some(slot) = msg.call_id().and_then(|id| self.lookup(id)) else {
+            self.counters.stray += 1;
+            return;
+        };
+        let (Some(status), Some(cseq)) = (msg.status(), msg.cseq()) else {
+            self.end_call(slot, Some(Fail::MissingHeader));
+            return;
+        };
+        let step = self.ctx.steps[self.calls[slot as usize].step];
+        let c = &mut self.calls[slot as usize];
+        let ours = !c.holding
+            && cseq.num == c.cseq
+            && cseq.method.as_str() == step.method()
+            && msg.top_via().and_then(|v| v.branch) == Some(c.branch.as_str());
+        if !ours {
+            // A 2xx retransmission for an INVITE we already acknowledged: ACK it again
+            // (RFC 3261 §13.2.2.4). Anything else out of place is counted, not fatal.
+            if (200..300).contains(&status)
+                && cseq.method == Method::Invite
+                && !c.ack.is_empty()
+                && msg.to().and_then(|t| t.tag) == Some(c.to_tag.as_str())
+            {
+                let ack = std::mem::take(&mut c.ack);
+                if self.out.push(&ack, Dest::Udp(self.ctx.setup.remote)) {
+                    self.counters.sent += 1;
+                }
+                self.calls[slot as usize].ack = ack;
+            } else {
+                self.counters.unexpected += 1;
+            }
+            return;
+        }
+        match status {
+            100..=199 => {
+                c.proceeding = true;
+                if step == Step::Invite {
+                    c.retx_at = 0; // Timer A stops in Proceeding (RFC 3261 §17.1.1.2).
+                } else if c.retx_at != 0 {
+                    c.retx_iv = self.ctx.setup.t2_us;
+                }
+                self.arm(slot);
+            }
+            200..=299 => {
+                self.hists
+                    .record(step.kind(), now.saturating_sub(c.txn_start));
+                if step == Step::Invite {
+                    let Some(tag) = msg.to().and_then(|t| t.tag) else {
+                        self.end_call(slot, Some(Fail::MissingHeader));
+                        return;
+                    };
+                    c.to_tag.clear();
+                    c.to_tag.push_str(tag);
+                    c.target.clear();
+                    if let Some(uri) = msg
+                        .header(HeaderName::Contact)
+                        .and_then(|h| h.value_str())
+                        .and_then(|v| parse_name_addr(v).ok())
+                        .map(|na| na.uri_raw)
+                    {
+                        c.target.push_str(uri);
+                    }
+                    c.routes.clear();
+                    for h in msg.headers_named(HeaderName::RecordRoute) {
+                        if let Some(v) = h.value_str() {
+                            let _ = parse_name_addr_list(v, |na| {
+                                if c.routes.len() < MAX_ROUTES {
+                                    c.routes.push(format!("<{}>", na.uri_raw));
+                                }
+                                Ok(())
+                            });
+                        }
+                    }
+                    c.routes.reverse();
+                    // ACK for a 2xx: a new transaction (new branch), to the remote target.
+                    c.branch_n += 1;
+                    set_branch(c, &self.ctx.setup);
+                    let mut ack = std::mem::take(&mut c.ack);
+                    self.ctx.write_request(&mut ack, c, "ACK", false);
+                    if self.out.push(&ack, Dest::Udp(self.ctx.setup.remote)) {
+                        self.counters.sent += 1;
+                    }
+                    c.ack = ack;
+                }
+                self.next_step(slot, now);
+            }
+            401 | 407 => {
+                let proxy = status == 407;
+                let name = if proxy {
+                    HeaderName::ProxyAuthenticate
+                } else {
+                    HeaderName::WwwAuthenticate
+                };
+                if step == Step::Invite {
+                    self.ack_non_2xx(slot, msg);
+                }
+                let c = &mut self.calls[slot as usize];
+                if c.user.is_none() || c.auth_tries > 0 {
+                    self.end_call(slot, Some(Fail::UnexpectedStatus));
+                    return;
+                }
+                let Some(ch) = msg
+                    .header(name)
+                    .and_then(|h| h.value_str())
+                    .and_then(Challenge::parse)
+                else {
+                    self.end_call(slot, Some(Fail::MissingHeader));
+                    return;
+                };
+                c.challenge = Some(ch);
+                c.proxy_auth = proxy;
+                c.nc = 0;
+                c.auth_tries += 1;
+                self.send_request(slot, now);
+            }
+            _ => {
+                if step == Step::Invite {
+                    self.ack_non_2xx(slot, msg);
+                }
+                self.end_call(slot, Some(Fail::UnexpectedStatus));
+            }
+        }
+    }
+
+    /// ACK for a non-2xx final response to INVITE: same branch, part of the INVITE
+    /// transaction (RFC 3261 §17.1.1.3).
+    fn ack_non_2xx(&mut self, slot: u32, msg: &Message<'_>) {
+        let c = &mut self.calls[slot as usize];
+        let saved_tag = std::mem::take(&mut c.to_tag);
+        if let Some(t) = msg.to().and_then(|t| t.tag) {
+            c.to_tag.push_str(t);
+        }
+        let mut ack = Vec::with_capacity(512);
+        self.ctx.write_request(&mut ack, c, "ACK", false);
+        if self.out.push(&ack, Dest::Udp(self.ctx.setup.remote)) {
+            self.counters.sent += 1;
+        }
+        c.to_tag = saved_tag;
+    }
+
+    /// After a step's 2xx: hold, go on, or complete.
+    fn next_step(&mut self, slot: u32, now: u64) {
+        let c = &mut self.calls[slot as usize];
+        if c.step + 1 >= self.ctx.steps.len() {
+            self.end_call(slot, None);
+            return;
+        }
+        if self.ctx.setup.hold_us == 0 {
+            c.step += 1;
+            self.begin_step(slot, now);
+        } else {
+            c.holding = true;
+            c.retx_at = 0;
+            c.timer_at = now + self.ctx.setup.hold_us;
+            self.arm(slot);
+        }
+    }
+}
+
+impl Ctx {
     /// Writes a request of `method` for call `c` into `out` (cleared first). `first_line_ruri`
     /// false writes the in-dialog target (ACK/BYE after a 2xx).
     fn write_request(&self, out: &mut Vec<u8>, c: &mut Call, method: &str, with_auth: bool) {
@@ -401,11 +670,12 @@ impl Uac {
             out.extend_from_slice(b">\r\n");
         }
         if register {
-            let expires = if self.steps[c.step] == Step::Reregister && s.reg_then == RegThen::Unregister {
-                0
-            } else {
-                s.expires
-            };
+            let expires =
+                if self.steps[c.step] == Step::Reregister && s.reg_then == RegThen::Unregister {
+                    0
+                } else {
+                    s.expires
+                };
             out.extend_from_slice(b"Expires: ");
             push_u64(out, u64::from(expires));
             out.extend_from_slice(b"\r\n");
@@ -431,260 +701,22 @@ impl Uac {
             _ => push_body(out, None, b""),
         }
     }
-
-    /// (Re)queues the call's timer if its next deadline changed.
-    fn arm(&mut self, slot: u32) {
-        let c = &mut self.calls[slot as usize];
-        let at = if c.holding {
-            c.timer_at
-        } else if c.retx_at != 0 {
-            c.retx_at.min(c.deadline)
-        } else {
-            c.deadline
-        };
-        c.timer_at = at;
-        self.timers.push(Reverse((at, slot, c.gen)));
-    }
-
-    fn on_timer(&mut self, slot: u32, now: u64) {
-        let c = &mut self.calls[slot as usize];
-        if c.holding {
-            c.step += 1;
-            self.begin_step(slot, now);
-            return;
-        }
-        if now >= c.deadline {
-            self.end_call(slot, Some(Fail::Timeout));
-            return;
-        }
-        if c.retx_at != 0 && now >= c.retx_at {
-            // Timer A doubles without a cap; Timer E doubles up to T2, and is T2 once a
-            // provisional response arrived (RFC 3261 §17.1.2.2).
-            let invite = self.steps[c.step] == Step::Invite;
-            c.retx_iv = if invite {
-                c.retx_iv * 2
-            } else if c.proceeding {
-                self.setup.t2_us
-            } else {
-                (c.retx_iv * 2).min(self.setup.t2_us)
-            };
-            c.retx_at = now + c.retx_iv;
-            if !self.out.push(&c.req, Dest::Udp(self.setup.remote)) {
-                self.end_call(slot, Some(Fail::Send));
-                return;
-            }
-            self.counters.sent += 1;
-            self.counters.retransmissions += 1;
-        }
-        self.arm(slot);
-    }
-
-    /// Frees the call; `None` means completed.
-    fn end_call(&mut self, slot: u32, fail: Option<Fail>) {
-        let c = &mut self.calls[slot as usize];
-        if !c.live {
-            return;
-        }
-        c.live = false;
-        c.gen = c.gen.wrapping_add(1);
-        self.active -= 1;
-        match fail {
-            None => self.counters.completed += 1,
-            Some(f) => self.counters.fail(f),
-        }
-        self.free.push(slot);
-    }
-
-    /// Finds the call a Call-ID names (`slot.gen.worker.run@...`), if it is ours and alive.
-    fn lookup(&self, call_id: &str) -> Option<u32> {
-        let head = call_id.split('@').next()?;
-        let mut f = head.split('.');
-        let slot = u32::from_str_radix(f.next()?, 16).ok()?;
-        let gen = u32::from_str_radix(f.next()?, 16).ok()?;
-        let w = usize::from_str_radix(f.next()?, 16).ok()?;
-        let run = u32::from_str_radix(f.next()?, 16).ok()?;
-        if w != self.setup.worker || run != self.setup.run_id {
-            return None;
-        }
-        let c = self.calls.get(slot as usize)?;
-        (c.live && c.gen == gen && c.call_id == call_id).then_some(slot)
-    }
-
-    /// Handles one received message (datagram or stream message).
-    pub fn on_message(&mut self, data: &[u8], now: u64) {
-        self.counters.received += 1;
-        let mut arena = std::mem::take(&mut self.arena);
-        arena.reset();
-        match parse(data, &arena) {
-            Ok(msg) if !msg.is_request() => self.on_response(&msg, now),
-            Ok(_) => self.counters.unexpected += 1,
-            Err(_) => self.counters.parse_errors += 1,
-        }
-        self.arena = arena;
-    }
-
-    fn on_response(&mut self, msg: &Message<'_>, now: u64) {
-        let Some(slot) = msg.call_id().and_then(|id| self.lookup(id)) else {
-            self.counters.stray += 1;
-            return;
-        };
-        let (Some(status), Some(cseq)) = (msg.status(), msg.cseq()) else {
-            self.end_call(slot, Some(Fail::MissingHeader));
-            return;
-        };
-        let step = self.steps[self.calls[slot as usize].step];
-        let c = &mut self.calls[slot as usize];
-        let ours = !c.holding
-            && cseq.num == c.cseq
-            && cseq.method.as_str() == step.method()
-            && msg.top_via().and_then(|v| v.branch) == Some(c.branch.as_str());
-        if !ours {
-            // A 2xx retransmission for an INVITE we already acknowledged: ACK it again
-            // (RFC 3261 §13.2.2.4). Anything else out of place is counted, not fatal.
-            if (200..300).contains(&status)
-                && cseq.method == Method::Invite
-                && !c.ack.is_empty()
-                && msg.to().and_then(|t| t.tag) == Some(c.to_tag.as_str())
-            {
-                let ack = std::mem::take(&mut c.ack);
-                if self.out.push(&ack, Dest::Udp(self.setup.remote)) {
-                    self.counters.sent += 1;
-                }
-                self.calls[slot as usize].ack = ack;
-            } else {
-                self.counters.unexpected += 1;
-            }
-            return;
-        }
-        match status {
-            100..=199 => {
-                c.proceeding = true;
-                if step == Step::Invite {
-                    c.retx_at = 0; // Timer A stops in Proceeding (RFC 3261 §17.1.1.2).
-                } else if c.retx_at != 0 {
-                    c.retx_iv = self.setup.t2_us;
-                }
-                self.arm(slot);
-            }
-            200..=299 => {
-                self.hists.record(step.kind(), now.saturating_sub(c.txn_start));
-                if step == Step::Invite {
-                    let Some(tag) = msg.to().and_then(|t| t.tag) else {
-                        self.end_call(slot, Some(Fail::MissingHeader));
-                        return;
-                    };
-                    c.to_tag.clear();
-                    c.to_tag.push_str(tag);
-                    c.target.clear();
-                    if let Some(uri) = msg
-                        .header(HeaderName::Contact)
-                        .and_then(|h| h.value_str())
-                        .and_then(|v| parse_name_addr(v).ok())
-                        .map(|na| na.uri_raw)
-                    {
-                        c.target.push_str(uri);
-                    }
-                    c.routes.clear();
-                    for h in msg.headers_named(HeaderName::RecordRoute) {
-                        if let Some(v) = h.value_str() {
-                            let _ = parse_name_addr_list(v, |na| {
-                                if c.routes.len() < MAX_ROUTES {
-                                    c.routes.push(format!("<{}>", na.uri_raw));
-                                }
-                                Ok(())
-                            });
-                        }
-                    }
-                    c.routes.reverse();
-                    // ACK for a 2xx: a new transaction (new branch), to the remote target.
-                    c.branch_n += 1;
-                    set_branch(c, &self.setup);
-                    let mut c2 = std::mem::take(&mut self.calls[slot as usize]);
-                    let mut ack = std::mem::take(&mut c2.ack);
-                    self.write_request(&mut ack, &mut c2, "ACK", false);
-                    if self.out.push(&ack, Dest::Udp(self.setup.remote)) {
-                        self.counters.sent += 1;
-                    }
-                    c2.ack = ack;
-                    self.calls[slot as usize] = c2;
-                }
-                self.next_step(slot, now);
-            }
-            401 | 407 => {
-                let proxy = status == 407;
-                let name = if proxy { HeaderName::ProxyAuthenticate } else { HeaderName::WwwAuthenticate };
-                if step == Step::Invite {
-                    self.ack_non_2xx(slot, msg);
-                }
-                let c = &mut self.calls[slot as usize];
-                if c.user.is_none() || c.auth_tries > 0 {
-                    self.end_call(slot, Some(Fail::UnexpectedStatus));
-                    return;
-                }
-                let Some(ch) = msg.header(name).and_then(|h| h.value_str()).and_then(Challenge::parse)
-                else {
-                    self.end_call(slot, Some(Fail::MissingHeader));
-                    return;
-                };
-                c.challenge = Some(ch);
-                c.proxy_auth = proxy;
-                c.nc = 0;
-                c.auth_tries += 1;
-                self.send_request(slot, now);
-            }
-            _ => {
-                if step == Step::Invite {
-                    self.ack_non_2xx(slot, msg);
-                }
-                self.end_call(slot, Some(Fail::UnexpectedStatus));
-            }
-        }
-    }
-
-    /// ACK for a non-2xx final response to INVITE: same branch, part of the INVITE
-    /// transaction (RFC 3261 §17.1.1.3).
-    fn ack_non_2xx(&mut self, slot: u32, msg: &Message<'_>) {
-        let mut c = std::mem::take(&mut self.calls[slot as usize]);
-        let saved_tag = std::mem::take(&mut c.to_tag);
-        if let Some(t) = msg.to().and_then(|t| t.tag) {
-            c.to_tag.push_str(t);
-        }
-        let mut ack = Vec::with_capacity(512);
-        self.write_request(&mut ack, &mut c, "ACK", false);
-        if self.out.push(&ack, Dest::Udp(self.setup.remote)) {
-            self.counters.sent += 1;
-        }
-        c.to_tag = saved_tag;
-        self.calls[slot as usize] = c;
-    }
-
-    /// After a step's 2xx: hold, go on, or complete.
-    fn next_step(&mut self, slot: u32, now: u64) {
-        let c = &mut self.calls[slot as usize];
-        if c.step + 1 >= self.steps.len() {
-            self.end_call(slot, None);
-            return;
-        }
-        if self.setup.hold_us == 0 {
-            c.step += 1;
-            self.begin_step(slot, now);
-        } else {
-            c.holding = true;
-            c.retx_at = 0;
-            c.timer_at = now + self.setup.hold_us;
-            self.arm(slot);
-        }
-    }
 }
 
 fn set_branch(c: &mut Call, s: &Setup) {
-    let mut b = Vec::with_capacity(48);
-    b.extend_from_slice(b"z9hG4bK");
-    push_hex(&mut b, u64::from(s.run_id));
-    b.push(b'.');
-    b.extend_from_slice(c.from_tag.as_bytes());
-    b.push(b'.');
-    push_hex(&mut b, u64::from(c.branch_n));
     c.branch.clear();
-    c.branch.push_str(&String::from_utf8_lossy(&b));
+    c.branch.push_str("z9hG4bK");
+    push_hex_str(&mut c.branch, u64::from(s.run_id));
+    c.branch.push('.');
+    c.branch.push_str(&c.from_tag);
+    c.branch.push('.');
+    push_hex_str(&mut c.branch, u64::from(c.branch_n));
+}
+
+/// Appends `n` in lowercase hex to a string.
+fn push_hex_str(out: &mut String, n: u64) {
+    let mut tmp = Vec::with_capacity(16);
+    push_hex(&mut tmp, n);
+    // push_hex writes ASCII hex digits only.
+    out.extend(tmp.iter().map(|&b| b as char));
 }

@@ -154,7 +154,13 @@ impl Uas {
                 let t1 = self.setup.t1_us;
                 self.pending.insert(
                     call_id.as_bytes().into(),
-                    Pending { resp, dest, iv: t1, at: now + t1, deadline: now + 64 * t1 },
+                    Pending {
+                        resp,
+                        dest,
+                        iv: t1,
+                        at: now + t1,
+                        deadline: now + 64 * t1,
+                    },
                 );
             }
             Method::Ack => {
@@ -173,11 +179,21 @@ impl Uas {
 
     fn register(&mut self, msg: &Message<'_>, dest: Dest, now: u64) {
         self.counters.answered += 1;
-        let realm = msg.to().map(|t| t.uri.host).unwrap_or("ferrosip").to_string();
-        let creds = msg.header(HeaderName::Authorization).and_then(|h| h.value_str());
+        let realm = msg
+            .to()
+            .map(|t| t.uri.host)
+            .unwrap_or("ferrosip")
+            .to_string();
+        let creds = msg
+            .header(HeaderName::Authorization)
+            .and_then(|h| h.value_str());
         let Some(creds) = creds else {
             let nonce = self.nonce(now);
-            let qop = if self.setup.qop == Qop::Auth { ", qop=\"auth\"" } else { "" };
+            let qop = if self.setup.qop == Qop::Auth {
+                ", qop=\"auth\""
+            } else {
+                ""
+            };
             let h = format!(
                 "WWW-Authenticate: Digest realm=\"{realm}\", nonce=\"{nonce}\"{qop}, algorithm=MD5\r\n"
             );
@@ -192,9 +208,16 @@ impl Uas {
                 .and_then(|(_, v)| u.password_of(v))
         });
         let nonce_ok = crate::digest::digest_params(creds)
-            .and_then(|p| p.iter().find(|(k, _)| k.eq_ignore_ascii_case("nonce")).map(|p| p.1.to_string()))
+            .and_then(|p| {
+                p.iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case("nonce"))
+                    .map(|p| p.1.to_string())
+            })
             .is_some_and(|n| self.nonce_valid(&n));
-        let ok = nonce_ok && pw.as_deref().is_some_and(|pw| verify(creds, "REGISTER", |_| Some(pw)).is_ok());
+        let ok = nonce_ok
+            && pw
+                .as_deref()
+                .is_some_and(|pw| verify(creds, "REGISTER", |_| Some(pw)).is_some());
         if ok {
             let mut extra = Vec::with_capacity(128);
             if let Some(c) = msg.header(HeaderName::Contact) {
@@ -217,13 +240,22 @@ impl Uas {
     }
 
     fn nonce_valid(&self, n: &str) -> bool {
-        let Some((ts, mac)) = n.split_once('.') else { return false };
+        let Some((ts, mac)) = n.split_once('.') else {
+            return false;
+        };
         md5_hex(&[&self.secret, ":", ts]).get(..16) == Some(mac)
     }
 
     /// Writes a response to `msg` into `self.buf` and queues it: Via lines, From, Call-ID and
     /// CSeq copied, To with `tag` added if it has none, `extra` header lines.
-    fn respond(&mut self, msg: &Message<'_>, dest: Dest, status: u16, tag: Option<&str>, extra: &[u8]) {
+    fn respond(
+        &mut self,
+        msg: &Message<'_>,
+        dest: Dest,
+        status: u16,
+        tag: Option<&str>,
+        extra: &[u8],
+    ) {
         let out = &mut self.buf;
         out.clear();
         out.extend_from_slice(b"SIP/2.0 ");
@@ -278,7 +310,11 @@ impl Uas {
 /// the same tag without any state.
 fn totag(msg: &Message<'_>) -> String {
     let ftag = msg.from().and_then(|f| f.tag).unwrap_or("");
-    let h = fnv1a(&[msg.call_id().unwrap_or("").as_bytes(), b"/", ftag.as_bytes()]);
+    let h = fnv1a(&[
+        msg.call_id().unwrap_or("").as_bytes(),
+        b"/",
+        ftag.as_bytes(),
+    ]);
     let mut v = Vec::with_capacity(16);
     push_hex(&mut v, h);
     String::from_utf8_lossy(&v).into_owned()

@@ -51,11 +51,18 @@ impl fmt::Display for UsersError {
 impl Users {
     /// From `--users TEMPLATE RANGE` (`user%d@domain`, `1-10000`) and a password template.
     pub fn from_template(tpl: &str, range: &str, password: &str) -> Result<Self, UsersError> {
-        let (user, domain) =
-            tpl.split_once('@').ok_or_else(|| UsersError(format!("no @domain in {tpl:?}")))?;
+        let (user, domain) = tpl
+            .split_once('@')
+            .ok_or_else(|| UsersError(format!("no @domain in {tpl:?}")))?;
         let (a, b) = range.split_once('-').unwrap_or((range, range));
-        let first: u64 = a.trim().parse().map_err(|_| UsersError(format!("bad range {range:?}")))?;
-        let last: u64 = b.trim().parse().map_err(|_| UsersError(format!("bad range {range:?}")))?;
+        let first: u64 = a
+            .trim()
+            .parse()
+            .map_err(|_| UsersError(format!("bad range {range:?}")))?;
+        let last: u64 = b
+            .trim()
+            .parse()
+            .map_err(|_| UsersError(format!("bad range {range:?}")))?;
         if last < first {
             return Err(UsersError(format!("empty range {range:?}")));
         }
@@ -119,7 +126,13 @@ impl Users {
     /// User number `i` (taken modulo the count), with `default_domain` for an empty domain.
     pub fn get(&self, i: u64, default_domain: &str) -> User {
         let mut u = match self {
-            Self::Range { user, domain, first, last, password } => {
+            Self::Range {
+                user,
+                domain,
+                first,
+                last,
+                password,
+            } => {
                 let n = (first + i % (last - first + 1)).to_string();
                 User {
                     user: user.replace("%d", &n),
@@ -138,7 +151,13 @@ impl Users {
     /// The password of `name`, for the registrar (a range is matched by its template).
     pub fn password_of(&self, name: &str) -> Option<String> {
         match self {
-            Self::Range { user, first, last, password, .. } => {
+            Self::Range {
+                user,
+                first,
+                last,
+                password,
+                ..
+            } => {
                 let (pre, post) = user.split_once("%d").unwrap_or((user, ""));
                 let n = name.strip_prefix(pre)?.strip_suffix(post)?;
                 let v: u64 = n.parse().ok()?;
@@ -147,7 +166,10 @@ impl Users {
                 }
                 Some(password.replace("%d", n))
             }
-            Self::List(l) => l.iter().find(|u| u.user == name).map(|u| u.password.clone()),
+            Self::List(l) => l
+                .iter()
+                .find(|u| u.user == name)
+                .map(|u| u.password.clone()),
         }
     }
 }
@@ -161,7 +183,10 @@ mod tests {
         let u = Users::from_template("user%d@example.com", "1-3", "pw%d").unwrap();
         assert_eq!(u.len(), 3);
         let x = u.get(4, "d");
-        assert_eq!((x.user.as_str(), x.domain.as_str(), x.password.as_str()), ("user2", "example.com", "pw2"));
+        assert_eq!(
+            (x.user.as_str(), x.domain.as_str(), x.password.as_str()),
+            ("user2", "example.com", "pw2")
+        );
         assert_eq!(u.password_of("user3").as_deref(), Some("pw3"));
         assert_eq!(u.password_of("user4"), None);
         assert_eq!(u.password_of("user03"), None);

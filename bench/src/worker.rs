@@ -30,6 +30,9 @@ const TICK: Duration = Duration::from_millis(1);
 /// Most TCP connections one uas worker keeps.
 pub const MAX_CONNS: usize = 4096;
 
+/// Bytes read from a TCP connection per `recv`.
+const READ_CHUNK: usize = 1 << 16;
+
 /// Most bytes queued for one TCP connection that the kernel has not taken yet.
 const MAX_CONN_PENDING: usize = 8 << 20;
 
@@ -190,33 +193,35 @@ pub fn spawn(
     } else {
         None
     };
-    std::thread::Builder::new().name(format!("bench-{}", setup.worker)).spawn(move || {
-        if let Some(core) = core {
-            core_affinity::set_for_current(core);
-        }
-        let worker = setup.worker;
-        let ex = match LocalExecutorBuilder::new(Placement::Unbound)
-            .name(&format!("bench-{worker}"))
-            .io_memory(IO_MEMORY)
-            .make()
-        {
-            Ok(ex) => ex,
-            Err(e) => {
-                eprintln!("worker {worker}: cannot start executor: {e}");
-                let _ = tx.send(Report {
-                    worker,
-                    second: 0,
-                    counters: Counters::default(),
-                    hists: Box::default(),
-                    active: 0,
-                    rate: 0.0,
-                    done: true,
-                });
-                return;
+    std::thread::Builder::new()
+        .name(format!("bench-{}", setup.worker))
+        .spawn(move || {
+            if let Some(core) = core {
+                core_affinity::set_for_current(core);
             }
-        };
-        ex.run(run(setup, io, stop, tx, start));
-    })
+            let worker = setup.worker;
+            let ex = match LocalExecutorBuilder::new(Placement::Unbound)
+                .name(&format!("bench-{worker}"))
+                .io_memory(IO_MEMORY)
+                .make()
+            {
+                Ok(ex) => ex,
+                Err(e) => {
+                    eprintln!("worker {worker}: cannot start executor: {e}");
+                    let _ = tx.send(Report {
+                        worker,
+                        second: 0,
+                        counters: Counters::default(),
+                        hists: Box::default(),
+                        active: 0,
+                        rate: 0.0,
+                        done: true,
+                    });
+                    return;
+                }
+            };
+            ex.run(run(setup, io, stop, tx, start));
+        })
 }
 
 async fn run(setup: Setup, io: Io, stop: Arc<AtomicBool>, tx: Sender<Report>, start: Instant) {
@@ -224,7 +229,11 @@ async fn run(setup: Setup, io: Io, stop: Arc<AtomicBool>, tx: Sender<Report>, st
     let client = setup.scenario != crate::cli::Scenario::Uas;
     let duration_us = setup.duration.map(|d| (d * 1e6) as u64);
     let natural_drain = setup.timeout_us + 1_000_000;
-    let engine = if client { Engine::Uac(Uac::new(setup)) } else { Engine::Uas(Uas::new(setup)) };
+    let engine = if client {
+        Engine::Uac(Uac::new(setup))
+    } else {
+        Engine::Uas(Uas::new(setup))
+    };
     let udp_fd = match &io {
         Io::Udp(s) => Some(s.as_raw_fd()),
         _ => None,
@@ -246,7 +255,10 @@ async fn run(setup: Setup, io: Io, stop: Arc<AtomicBool>, tx: Sender<Report>, st
             let _ = s.set_nodelay(true);
             // SAFETY: as above, for the connected stream.
             let g = unsafe { glommio::net::TcpStream::from_raw_fd(s.into_raw_fd()) };
-            shared.conns.borrow_mut().push(Some(Conn { fd: g.as_raw_fd(), pending: Vec::new() }));
+            shared.conns.borrow_mut().push(Some(Conn {
+                fd: g.as_raw_fd(),
+                pending: Vec::new(),
+            }));
             tasks.push(glommio::spawn_local(tcp_reader(shared.clone(), g, 0)));
         }
         Io::TcpListener(s) => {
@@ -381,7 +393,10 @@ async fn accept_loop(shared: Rc<Shared>, l: glommio::net::TcpListener) {
         let idx = {
             let mut conns = shared.conns.borrow_mut();
             let free = conns.iter().position(Option::is_none);
-            let conn = Conn { fd: s.as_raw_fd(), pending: Vec::new() };
+            let conn = Conn {
+                fd: s.as_raw_fd(),
+                pending: Vec::new(),
+            };
             match free {
                 Some(i) => {
                     conns[i] = Some(conn);
@@ -413,42 +428,47 @@ async fn tcp_reader(shared: Rc<Shared>, s: glommio::net::TcpStream, idx: usize) 
             Ok(_) => {}
         }
         loop {
-            if buf.len() > 2 * MAX_MESSAGE {
-                break 'conn; // no message boundary in 128 KiB: not SIP
-            }
             let old = buf.len();
-            buf.resize(old + (1 << 16), 0);
-            // SAFETY: the destination is the 64 KiB just added to `buf`; the fd is `s`'s.
+            buf.resize(old + READ_CHUNK, 0);
+            // SAFETY: the destination is the chunk just added to `buf`; the fd is `s`'s.
             let n = unsafe {
-                libc::recv(fd, buf[old..].as_mut_ptr().cast(), 1 << 16, libc::MSG_DONTWAIT)
+                libc::recv(
+                    fd,
+                    buf[old..].as_mut_ptr().cast(),
+                    READ_CHUNK,
+                    libc::MSG_DONTWAIT,
+                )
             };
             buf.truncate(old + n.max(0) as usize);
             if n <= 0 {
                 break;
             }
-        }
-        let now = shared.now();
-        let mut off = 0;
-        {
-            let mut e = shared.engine.borrow_mut();
-            loop {
-                match frame(&buf[off..], MAX_MESSAGE) {
-                    Ok(Framing::Complete(n)) => {
-                        e.on_message(&buf[off..off + n], Dest::Conn(idx), now);
-                        off += n;
-                    }
-                    Ok(Framing::KeepAlive(n)) => off += n,
-                    Ok(Framing::Partial) => break,
-                    Err(_) => {
-                        e.parts().1.parse_errors += 1;
-                        drop(e);
-                        break 'conn;
+            let now = shared.now();
+            let mut off = 0;
+            {
+                let mut e = shared.engine.borrow_mut();
+                loop {
+                    match frame(&buf[off..], MAX_MESSAGE) {
+                        Ok(Framing::Complete(n)) => {
+                            e.on_message(&buf[off..off + n], Dest::Conn(idx), now);
+                            off += n;
+                        }
+                        Ok(Framing::KeepAlive(n)) => off += n,
+                        Ok(Framing::Partial) => break,
+                        Err(_) => {
+                            e.parts().1.parse_errors += 1;
+                            drop(e);
+                            break 'conn;
+                        }
                     }
                 }
             }
+            buf.drain(..off);
+            if buf.len() > 2 * MAX_MESSAGE {
+                break 'conn; // no message boundary in 128 KiB: not SIP
+            }
+            shared.flush();
         }
-        buf.drain(..off);
-        shared.flush();
     }
     if let Some(c) = shared.conns.borrow_mut().get_mut(idx) {
         *c = None;
