@@ -129,20 +129,22 @@ fn via_parm(
     if i == tr_end {
         return Err(ParseError::BadVia);
     }
+    // host = hostname / IPv4address / IPv6reference (RFC 3261 §25.1, RFC 5118 §4.10)
     let host_end = if b.get(i) == Some(&b'[') {
-        let close =
-            memchr::memchr(b']', b.get(i..).unwrap_or_default()).ok_or(ParseError::BadVia)?;
-        i + close + 1
+        let inner_end = run_while(b, i + 1, |c| {
+            c.is_ascii_hexdigit() || c == b':' || c == b'.'
+        });
+        if inner_end == i + 1 || b.get(inner_end) != Some(&b']') {
+            return Err(ParseError::BadVia);
+        }
+        inner_end + 1
     } else {
         run_while(b, i, is_host)
     };
     if host_end == i {
         return Err(ParseError::BadVia);
     }
-    // Validates the host with the URI rules (IPv6 contents, characters).
-    let host = crate::uri::split_hostport(sub(i..host_end)?)
-        .map(|(h, _)| h)
-        .ok_or(ParseError::BadVia)?;
+    let host = sub(i..host_end)?;
     let mut end = host_end;
     let mut port = None;
     let j = skip_lws(b, end);
