@@ -56,7 +56,17 @@ const QUANTILES: [(&str, f64); 4] = [("p50", 0.5), ("p90", 0.9), ("p99", 0.99), 
 pub fn summary(r: &RunResult) -> String {
     let c = &r.totals.counters;
     let mut s = String::new();
-    let _ = writeln!(
+    if r.scenario == "uas" {
+        let _ = writeln!(
+            s,
+            "ferrosip-bench uas over {} with {} worker(s): {:.2} s, answered {:.1} requests/s",
+            r.transport,
+            r.workers,
+            r.elapsed,
+            r.rate_achieved()
+        );
+    } else {
+        let _ = writeln!(
         s,
         "ferrosip-bench {} over {} with {} worker(s): {:.2} s, offered {:.1}/s, achieved {:.1}/s",
         r.scenario,
@@ -66,6 +76,7 @@ pub fn summary(r: &RunResult) -> String {
         r.offered,
         r.rate_achieved()
     );
+    }
     let _ = writeln!(
         s,
         "calls: started {}  completed {}  failed {}  |  retransmissions {}  unexpected {}  stray {}  parse errors {}  send failures {}  table full {}",

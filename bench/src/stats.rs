@@ -208,6 +208,8 @@ pub struct Report {
     pub active: u64,
     /// Offered rate now (calls per second, this worker).
     pub rate: f64,
+    /// Calls offered since the previous report (the rate integrated over the interval).
+    pub offered: f64,
     /// The worker has stopped; this is its last report.
     pub done: bool,
 }
@@ -228,7 +230,7 @@ pub struct Second {
     pub retransmissions: u64,
     /// p99 of the main latency kind in this second (µs; 0 if none).
     pub p99_us: u64,
-    /// Offered rate (sum over workers).
+    /// Calls offered in this second (the offered rate, summed over workers).
     pub offered: f64,
 }
 
@@ -284,9 +286,7 @@ impl Totals {
         e.completed += r.counters.completed;
         e.failed += r.counters.failed;
         e.retransmissions += r.counters.retransmissions;
-        if !r.done {
-            e.offered += r.rate;
-        }
+        e.offered += r.offered;
         let h = &mut self.series_hists[s];
         let _ = h.add(r.hists.get(self.main_kind));
         e.p99_us = if h.is_empty() {
@@ -325,6 +325,7 @@ mod tests {
                 hists: Box::new(h),
                 active: 1,
                 rate: 10.0,
+                offered: 10.0,
                 done: false,
             });
         }

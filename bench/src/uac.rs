@@ -128,6 +128,7 @@ pub struct Uac {
     pub hists: Hists,
     started: u64,
     credit: f64,
+    offered: f64,
     rate: f64,
     last_tick: u64,
     next_ramp: u64,
@@ -168,6 +169,7 @@ impl Uac {
             hists: Hists::default(),
             started: 0,
             credit: 0.0,
+            offered: 0.0,
             last_tick: 0,
             stopping: false,
             arena: Bump::new(),
@@ -186,6 +188,11 @@ impl Uac {
         } else {
             self.rate
         }
+    }
+
+    /// Calls offered (the rate integrated over time) since the last call of this method.
+    pub fn take_offered(&mut self) -> f64 {
+        std::mem::take(&mut self.offered)
     }
 
     /// Stops starting calls (the calls in progress go on).
@@ -226,6 +233,7 @@ impl Uac {
         let dt = now.saturating_sub(self.last_tick) as f64 / 1e6;
         self.last_tick = now;
         if !self.stopping && self.started < self.ctx.setup.max_calls {
+            self.offered += self.rate * dt;
             // At most one second's worth of backlog: a stalled worker does not burst later.
             self.credit = (self.credit + self.rate * dt).min(self.rate.max(1.0));
             while self.credit >= 1.0

@@ -215,6 +215,7 @@ pub fn spawn(
                         hists: Box::default(),
                         active: 0,
                         rate: 0.0,
+                        offered: 0.0,
                         done: true,
                     });
                     return;
@@ -319,9 +320,9 @@ async fn run(setup: Setup, io: Io, stop: Arc<AtomicBool>, tx: Sender<Report>, st
         if now >= next_report || finished {
             let mut e = shared.engine.borrow_mut();
             let active = e.active();
-            let rate = match &*e {
-                Engine::Uac(u) => u.rate(),
-                Engine::Uas(_) => 0.0,
+            let (rate, offered) = match &mut *e {
+                Engine::Uac(u) => (u.rate(), u.take_offered()),
+                Engine::Uas(_) => (0.0, 0.0),
             };
             let (_, counters, hists) = e.parts();
             let report = Report {
@@ -331,6 +332,7 @@ async fn run(setup: Setup, io: Io, stop: Arc<AtomicBool>, tx: Sender<Report>, st
                 hists: Box::new(hists.clone()),
                 active,
                 rate,
+                offered,
                 done: finished,
             };
             hists.reset();
