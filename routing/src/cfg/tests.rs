@@ -1047,6 +1047,41 @@ mod fuzz {
             }
         }
     }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+        #[test]
+        fn mutated_real_configs_never_panic(
+            which in 0usize..2,
+            edits in proptest::collection::vec((any::<u16>(), 0u8..3, any::<u8>()), 1..8),
+        ) {
+            let path = ["/etc/kamailio/kamailio.cfg", "/work/shared/bench-anchor/cfg/stateless.cfg"][which];
+            let Ok(text) = std::fs::read(path) else { return Ok(()) };
+            let mut b = text;
+            for (pos, kind, byte) in edits {
+                if b.is_empty() { break; }
+                let i = pos as usize % b.len();
+                const CHARS: &[u8] = b"{}()[];$\"=!#/*\n :.,&|<>~+-0aZ_";
+                let c = CHARS[byte as usize % CHARS.len()];
+                match kind {
+                    0 => { b.remove(i); }
+                    1 => b.insert(i, c),
+                    _ => b[i] = c,
+                }
+            }
+            let text = String::from_utf8_lossy(&b);
+            for defs in [vec![], vec![("WITH_MYSQL".to_string(), None), ("WITH_AUTH".to_string(), None), ("WITH_NAT".to_string(), None)]] {
+                if let Ok(c) = Config::parse_inner("fuzz.cfg", &text, &defs, true) {
+                    if let Some(r) = c.script.request_route() {
+                        let mut h = Fake::default();
+                        let mut v = ScriptVars::new(&c.script);
+                        let _ = c.script.run(r, &mut h, &mut v);
+                    }
+                }
+            }
+        }
+
+    }
 }
 
 #[test]
