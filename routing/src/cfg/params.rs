@@ -242,6 +242,13 @@ pub struct CoreParams {
     pub log_prefix: Option<String>,
     /// `tos=`: IP TOS byte for outgoing packets. Default 0x10 (IPTOS_LOWDELAY).
     pub tos: u32,
+    /// `use_dst_blocklist=` (5.6 name; `use_dst_blacklist` before): remember unreachable
+    /// destinations. Default no.
+    pub use_dst_blocklist: bool,
+    /// `dst_blocklist_mem=` in KiB: bound of the destination blocklist. Default 250.
+    pub dst_blocklist_mem: u32,
+    /// `dst_blocklist_expire=` / `dst_blocklist_ttl=` in seconds. Default 60.
+    pub dst_blocklist_expire: u32,
     /// Every other accepted core parameter, in file order (name as written).
     pub other: Vec<(String, ParamValue)>,
 }
@@ -286,6 +293,9 @@ impl Default for CoreParams {
             log_name: None,
             log_prefix: None,
             tos: 0x10,
+            use_dst_blocklist: false,
+            dst_blocklist_mem: 250,
+            dst_blocklist_expire: 60,
             other: Vec::new(),
         }
     }
@@ -380,10 +390,13 @@ const OTHER: &[&str] = &[
     "auto_bind_ipv6",
     "bind_ipv6_link_local",
     "dst_blacklist_init",
-    "use_dst_blacklist",
-    "dst_blacklist_mem",
-    "dst_blacklist_expire",
-    "dst_blacklist_ttl",
+    "dst_blocklist_init",
+    "dst_blocklist_gc_interval",
+    "dst_blocklist_udp_imask",
+    "dst_blocklist_tcp_imask",
+    "dst_blocklist_tls_imask",
+    "dst_blocklist_sctp_imask",
+    "tls_threads_mode",
     "dst_blacklist_gc_interval",
     "dst_blacklist_udp_imask",
     "dst_blacklist_tcp_imask",
@@ -507,7 +520,6 @@ const OTHER: &[&str] = &[
     "udp4_raw",
     "udp4_raw_mtu",
     "udp4_raw_ttl",
-    "force_rport",
     "local_rport",
     "ipv6_hex_style",
     "maxsndbuffer",
@@ -518,16 +530,9 @@ const OTHER: &[&str] = &[
     "sip_parser_log",
     "sip_parser_log_oneline",
     "sip_parser_mode",
-    "return_mode",
     "stun_refresh_interval",
     "stun_allow_stun",
     "stun_allow_fp",
-    "shm_mem_pool",
-    "ksr_xavp_via_params",
-    "dns_cache_timer_interval",
-    "advertise",
-    "lookup_contact",
-    "proc_workers",
 ];
 
 /// Whether `name` is a core parameter (canonical, alias, no-effect or other).
@@ -578,6 +583,14 @@ const TYPED: &[&str] = &[
     "log_name",
     "log_prefix",
     "tos",
+    "use_dst_blocklist",
+    "use_dst_blacklist",
+    "dst_blocklist_mem",
+    "dst_blacklist_mem",
+    "dst_blocklist_expire",
+    "dst_blocklist_ttl",
+    "dst_blacklist_expire",
+    "dst_blacklist_ttl",
 ];
 
 fn as_int(name: &str, v: &ParamValue) -> Result<i64, String> {
@@ -678,6 +691,14 @@ impl CoreParams {
             "log_facility" => self.log_facility = as_str(&v),
             "log_name" => self.log_name = Some(as_str(&v)),
             "log_prefix" => self.log_prefix = Some(as_str(&v)),
+            "use_dst_blocklist" | "use_dst_blacklist" => {
+                self.use_dst_blocklist = as_bool(name, &v)?
+            }
+            "dst_blocklist_mem" | "dst_blacklist_mem" => self.dst_blocklist_mem = as_u32(name, &v)?,
+            "dst_blocklist_expire"
+            | "dst_blocklist_ttl"
+            | "dst_blacklist_expire"
+            | "dst_blacklist_ttl" => self.dst_blocklist_expire = as_u32(name, &v)?,
             "tos" => {
                 self.tos = match &v {
                     ParamValue::Str(s) if s.starts_with("IPTOS_") => match s.as_str() {
