@@ -7,7 +7,7 @@
 
 use crate::cli::Qop;
 use crate::digest::{md5_hex, verify};
-use crate::sip::{fnv1a, push_body, push_hex, push_u64, reason, sdp, Dest, Outbox, Setup};
+use crate::sip::{fnv1a, push_body, push_u64, reason, sdp, Dest, Outbox, Setup};
 use crate::stats::{Counters, Hists};
 use ahash::RandomState;
 use bumpalo::Bump;
@@ -48,7 +48,12 @@ pub struct Uas {
     next_scan: u64,
     arena: Bump,
     buf: Vec<u8>,
+    /// Spare response buffers (bounded by [`MAX_POOL`]), so a call costs no allocation.
+    pool: Vec<Vec<u8>>,
 }
+
+/// Most spare response buffers kept.
+const MAX_POOL: usize = 4096;
 
 impl Uas {
     /// A server engine; `setup.local` must hold the bound address.
@@ -76,6 +81,7 @@ impl Uas {
             next_scan: 0,
             arena: Bump::new(),
             buf: Vec::with_capacity(2048),
+            pool: Vec::new(),
         }
     }
 
@@ -138,11 +144,12 @@ impl Uas {
                 }
                 self.counters.answered += 1;
                 let tag = totag(msg);
+                let tag = tag.as_str();
                 if self.setup.trying {
                     self.respond(msg, dest, 100, None, &[]);
                 }
-                self.respond(msg, dest, 180, Some(&tag), &[]);
-                self.respond(msg, dest, 200, Some(&tag), &[]);
+                self.respond(msg, dest, 180, Some(tag), &[]);
+                self.respond(msg, dest, 200, Some(tag), &[]);
                 if self.setup.tcp {
                     return; // reliable transport: no 2xx retransmission
                 }
@@ -150,7 +157,9 @@ impl Uas {
                     self.counters.table_full += 1;
                     return;
                 }
-                let resp = self.buf.clone();
+                let mut resp = self.pool.pop().unwrap_or_default();
+                resp.clear();
+                resp.extend_from_slice(&self.buf);
                 let t1 = self.setup.t1_us;
                 self.pending.insert(
                     call_id.as_bytes().into(),
@@ -163,16 +172,17 @@ impl Uas {
                     },
                 );
             }
-            Method::Ack => {
-                if self.pending.remove(call_id.as_bytes()).is_none() && !self.setup.tcp {
-                    self.counters.stray += 1;
-                }
-            }
+            Method::Ack => match self.pending.remove(call_id.as_bytes()) {
+                Some(p) if self.pool.len() < MAX_POOL => self.pool.push(p.resp),
+                Some(_) => {}
+                None if !self.setup.tcp => self.counters.stray += 1,
+                None => {}
+            },
             Method::Register if self.setup.users.is_some() => self.register(msg, dest, now),
             _ => {
                 self.counters.answered += 1;
                 let tag = totag(msg);
-                self.respond(msg, dest, 200, Some(&tag), &[]);
+                self.respond(msg, dest, 200, Some(tag.as_str()), &[]);
             }
         }
     }
@@ -306,16 +316,29 @@ impl Uas {
     }
 }
 
+/// A To-tag: 16 lowercase hex digits.
+struct Tag([u8; 16]);
+
+impl Tag {
+    fn as_str(&self) -> &str {
+        // Only ASCII hex digits are ever written.
+        std::str::from_utf8(&self.0).unwrap_or("0")
+    }
+}
+
 /// The To-tag for a dialog: a hash of the Call-ID and From-tag, so retransmitted INVITEs get
 /// the same tag without any state.
-fn totag(msg: &Message<'_>) -> String {
+fn totag(msg: &Message<'_>) -> Tag {
     let ftag = msg.from().and_then(|f| f.tag).unwrap_or("");
-    let h = fnv1a(&[
+    let mut h = fnv1a(&[
         msg.call_id().unwrap_or("").as_bytes(),
         b"/",
         ftag.as_bytes(),
     ]);
-    let mut v = Vec::with_capacity(16);
-    push_hex(&mut v, h);
-    String::from_utf8_lossy(&v).into_owned()
+    let mut t = [b'0'; 16];
+    for b in t.iter_mut().rev() {
+        *b = b"0123456789abcdef"[(h & 15) as usize];
+        h >>= 4;
+    }
+    Tag(t)
 }
