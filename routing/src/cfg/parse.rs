@@ -659,15 +659,15 @@ impl<'t> Parser<'t> {
             Tok::Pv(text) => {
                 self.pos += 1;
                 let lv = self.lvalue(text, t.span)?;
-                let op = match self.next().map(|t| &t.tok) {
+                let op = match self.peek().map(|t| &t.tok) {
                     Some(Tok::Punct("=")) => AssignOp::Set,
                     Some(Tok::Punct(":=")) => AssignOp::SetOnly,
                     Some(Tok::Punct("+=")) => AssignOp::Add,
                     _ => {
-                        self.pos -= 1;
                         return Err(self.err(self.here(), format!("expected '=' after {text}")));
                     }
                 };
+                self.pos += 1;
                 let (e, _) = self.expr()?;
                 self.end_stmt()?;
                 Ok(Some(Stmt::Assign(lv, op, e)))
