@@ -19,7 +19,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, IntoRawFd};
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -81,6 +81,8 @@ pub(crate) struct Worker {
     udp: Vec<(usize, Rc<glommio::net::UdpSocket>)>,
     pub(crate) sockets: Vec<ferrosip_routing::api::LocalSocket>,
     senders: Option<Senders<CoreMsg>>,
+    /// Mesh peer id of each worker.
+    peer_ids: Vec<usize>,
     pub(crate) conns: RefCell<Conns>,
     pub(crate) registry: Arc<ConnRegistry>,
     pub(crate) stats: RefCell<WorkerStats>,
@@ -98,6 +100,9 @@ pub(crate) fn spawn_all(
 ) -> Result<Vec<std::thread::JoinHandle<Result<WorkerStats, String>>>, String> {
     let cores = core_affinity::get_core_ids().unwrap_or_default();
     let mesh: MeshBuilder<CoreMsg, Full> = MeshBuilder::full(workers, MESH_CAPACITY);
+    // glommio numbers mesh peers in the order they join; this maps worker ids onto them.
+    let peers: Arc<Vec<AtomicUsize>> =
+        Arc::new((0..workers).map(|_| AtomicUsize::new(usize::MAX)).collect());
     let registry = Arc::new(ConnRegistry::default());
     let sockets = bound.sockets.clone();
     let mut handles = Vec::with_capacity(workers);
@@ -112,6 +117,7 @@ pub(crate) fn spawn_all(
         let mesh = mesh.clone();
         let registry = registry.clone();
         let sockets = sockets.clone();
+        let peers = peers.clone();
         let h = std::thread::Builder::new()
             .name(format!("worker-{id}"))
             .spawn(move || {
@@ -124,7 +130,7 @@ pub(crate) fn spawn_all(
                     .make()
                     .map_err(|e| format!("cannot start executor: {e}"))?;
                 ex.run(run_worker(
-                    id, workers, cfg, sockets, socks, mesh, registry, stop,
+                    id, workers, cfg, sockets, socks, mesh, peers, registry, stop,
                 ))
             })
             .map_err(|e| format!("cannot spawn worker {id}: {e}"))?;
@@ -141,6 +147,7 @@ async fn run_worker(
     sockets: Vec<ferrosip_routing::api::LocalSocket>,
     socks: Vec<(usize, socket2::Socket)>,
     mesh: MeshBuilder<CoreMsg, Full>,
+    peers: Arc<Vec<AtomicUsize>>,
     registry: Arc<ConnRegistry>,
     stop: Arc<AtomicBool>,
 ) -> Result<WorkerStats, String> {
@@ -149,10 +156,19 @@ async fn run_worker(
             .join()
             .await
             .map_err(|_| "cannot join the worker mesh".to_string())?;
+        peers[id].store(s.peer_id(), Ordering::Release);
+        // Every worker must know every other's mesh peer id before the first hand-off.
+        while peers
+            .iter()
+            .any(|p| p.load(Ordering::Acquire) == usize::MAX)
+        {
+            glommio::timer::sleep(Duration::from_millis(1)).await;
+        }
         (Some(s), Some(r))
     } else {
         (None, None)
     };
+    let peer_ids: Vec<usize> = peers.iter().map(|p| p.load(Ordering::Acquire)).collect();
     let env = WorkerEnv {
         worker: id,
         workers,
@@ -179,6 +195,7 @@ async fn run_worker(
         udp,
         sockets,
         senders,
+        peer_ids,
         conns: RefCell::new(Conns::default()),
         registry,
         stats: RefCell::new(WorkerStats::default()),
@@ -291,9 +308,11 @@ impl Worker {
 
     /// Sends a message to another worker; counts it, or the drop when its channel is full.
     pub(crate) fn hand_off(&self, owner: usize, msg: CoreMsg) {
-        let Some(senders) = &self.senders else { return };
+        let (Some(senders), Some(&peer)) = (&self.senders, self.peer_ids.get(owner)) else {
+            return;
+        };
         let mut st = self.stats.borrow_mut();
-        match senders.try_send_to(owner, msg) {
+        match senders.try_send_to(peer, msg) {
             Ok(()) => st.handed_off += 1,
             Err(_) => st.mesh_drops += 1,
         }

@@ -110,12 +110,17 @@ fn torture_messages_over_udp() {
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     sock.set_read_timeout(Some(Duration::from_millis(1500)))
         .unwrap();
+    let me = sock.local_addr().unwrap();
     for (file, want) in [
         ("badvers.dat", "SIP/2.0 505"),
         ("scalar02.dat", "SIP/2.0 400"),
         ("unkscm.dat", "SIP/2.0 416"),
     ] {
         let data = std::fs::read(torture.join(file)).unwrap();
+        // The torture Vias name hosts of example.com: point the top Via at this socket so
+        // the answer (RFC 3261 §18.2.2, RFC 3581) comes back here.
+        let via = format!("SIP/2.0/UDP {me};rport;branch=z9hG4bKt{file}");
+        let data = replace_top_via(&data, &via);
         sock.send_to(&data, ("127.0.0.1", port)).unwrap();
         let mut buf = [0u8; 65535];
         let n = sock
@@ -126,4 +131,21 @@ fn torture_messages_over_udp() {
     }
     let st = fs.terminate(Duration::from_secs(10));
     assert!(st.map(|s| s.success()).unwrap_or(false), "{}", fs.output());
+}
+
+/// Replaces the value of the first Via header line.
+fn replace_top_via(msg: &[u8], via: &str) -> Vec<u8> {
+    let text = String::from_utf8_lossy(msg).into_owned();
+    let mut out = String::new();
+    let mut done = false;
+    for line in text.split_inclusive('\n') {
+        let lower = line.to_ascii_lowercase();
+        if !done && (lower.starts_with("via:") || lower.starts_with("v:")) {
+            out.push_str(&format!("Via: {via}\r\n"));
+            done = true;
+        } else {
+            out.push_str(line);
+        }
+    }
+    out.into_bytes()
 }

@@ -6,7 +6,7 @@
  * It finds the Call-ID header (`Call-ID` in any letter case or the compact `i`, at a line
  * start, optional SP/HTAB before the colon) in the first WINDOW bytes of the UDP payload,
  * takes the value (leading SP/HTAB skipped, stopped at CR/LF, trailing SP/HTAB trimmed),
- * hashes it with FNV-1a 32 and selects slot ((u64)hash * N) >> 32 of `socks`, N being
+ * hashes it with FNV-1a 32 (finished with murmur3's fmix32) and selects slot ((u64)hash * N) >> 32 of `socks`, N being
  * cfg[0]. Must stay identical to `call_id_hash`/`owner_of` in transports/src/steer.rs.
  *
  * Without a Call-ID (keep-alives, garbage, header beyond the window or after the end of the
@@ -297,6 +297,14 @@ int ferrosip_steer(struct sk_reuseport_md *ctx)
 			break;
 		h = ((h ^ s->buf[j & (WINDOW - 1)]) * FNV_PRIME) & 0xffffffffull;
 	}
+
+	/* murmur3 fmix32: FNV-1a's top bits barely change between Call-IDs that differ only in
+	 * a counter prefix (SIPp's "N-pid@ip"), and the owner is taken from the top bits. */
+	h ^= h >> 16;
+	h = (h * 0x85ebca6bull) & 0xffffffffull;
+	h ^= h >> 13;
+	h = (h * 0xc2b2ae35ull) & 0xffffffffull;
+	h ^= h >> 16;
 
 	__u32 key = (__u32)((h * nworkers) >> 32);
 	if (bpf_sk_select_reuseport(ctx, &socks, &key, 0) < 0)

@@ -37,20 +37,43 @@ fn assert_even(counts: &[usize], total: usize) {
     }
 }
 
+/// murmur3's fmix32, written out independently of the code under test.
+fn fmix32(mut h: u32) -> u32 {
+    h ^= h >> 16;
+    h = h.wrapping_mul(0x85eb_ca6b);
+    h ^= h >> 13;
+    h = h.wrapping_mul(0xc2b2_ae35);
+    h ^ (h >> 16)
+}
+
 #[test]
-fn fnv1a_known_answers() {
-    // Reference values of 32-bit FNV-1a.
-    assert_eq!(call_id_hash(b""), 0x811c_9dc5);
-    assert_eq!(call_id_hash(b"a"), 0xe40c_292c);
-    assert_eq!(call_id_hash(b"foobar"), 0xbf9c_f968);
+fn fnv1a_fmix_known_answers() {
+    // 32-bit FNV-1a reference values (0x811c9dc5, 0xe40c292c, 0xbf9cf968), finished by fmix32.
+    assert_eq!(call_id_hash(b""), 0xab3e_7c0b);
+    assert_eq!(call_id_hash(b"a"), 0x1a80_b1b3);
+    assert_eq!(call_id_hash(b"foobar"), 0x0c0d_a6dc);
+    assert_eq!(call_id_hash(b"foobar"), fmix32(0xbf9c_f968));
     assert_eq!(call_id_hash(b"a84b4c76e66710@pc33.atlanta.com"), {
         let mut h: u32 = 2_166_136_261;
         for &b in b"a84b4c76e66710@pc33.atlanta.com" {
             h ^= u32::from(b);
             h = h.wrapping_mul(16_777_619);
         }
-        h
+        fmix32(h)
     });
+}
+
+/// SIPp's Call-IDs (`N-pid@ip`, N counting up) spread evenly: plain FNV-1a did not.
+#[test]
+fn sipp_call_ids_spread_evenly() {
+    for pid in [777u32, 13802, 31818] {
+        let mut counts = [0u32; 2];
+        for i in 1..=10_000u32 {
+            counts[owner_of(format!("{i}-{pid}@127.0.0.1").as_bytes(), 2)] += 1;
+        }
+        let off = (f64::from(counts[0]) - 5000.0).abs() / 5000.0;
+        assert!(off < 0.03, "pid {pid}: {counts:?}");
+    }
 }
 
 #[test]
