@@ -8,6 +8,6 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
-pub mod names;
 pub mod cfg;
+pub mod names;
 pub mod sip;
