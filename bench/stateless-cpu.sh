@@ -61,7 +61,8 @@ cpu_ns() {
 wait_port() { local i; for i in $(seq 100); do ss -Hlun "sport = :$1" | grep -q . && return 0; sleep 0.1; done; return 1; }
 
 run_target() { # run_target NAME -> prints CPU-s per 1000 calls and failed calls
-	local name=$1 dir="$WORK/$name" pid upid before after fails
+	local name=$1 dir pid upid before after fails
+	dir="$WORK/$name"
 	mkdir -p "$dir"
 	case $name in
 	ferrosip) "$FERROSIP" -n 2 -f "$CFG" -A "LISTEN=udp:127.0.0.1:$PPORT" -A "UAS=\"sip:127.0.0.1:$UPORT\"" >"$dir/proxy.log" 2>&1 & ;;

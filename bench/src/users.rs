@@ -48,6 +48,39 @@ impl fmt::Display for UsersError {
     }
 }
 
+/// Replaces the first `%d` or `%0Nd` (zero-padded to N digits, as printf) in `tpl` by `n`.
+pub fn fill(tpl: &str, n: u64) -> String {
+    let Some(i) = tpl.find('%') else {
+        return tpl.to_string();
+    };
+    let rest = &tpl[i + 1..];
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    if rest.as_bytes().get(digits) != Some(&b'd') {
+        return tpl.to_string();
+    }
+    let width: usize = rest[..digits].parse().unwrap_or(0).min(20);
+    let num = if rest.starts_with('0') {
+        format!("{n:0width$}")
+    } else {
+        format!("{n:width$}")
+    };
+    format!("{}{}{}", &tpl[..i], num, &rest[digits + 1..])
+}
+
+/// The `%d`/`%0Nd` part of a template: (prefix, suffix, width).
+fn split_template(tpl: &str) -> (&str, &str, usize) {
+    let Some(i) = tpl.find('%') else {
+        return (tpl, "", 0);
+    };
+    let rest = &tpl[i + 1..];
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    if rest.as_bytes().get(digits) != Some(&b'd') {
+        return (tpl, "", 0);
+    }
+    let width = rest[..digits].parse().unwrap_or(0);
+    (&tpl[..i], &rest[digits + 1..], width)
+}
+
 impl Users {
     /// From `--users TEMPLATE RANGE` (`user%d@domain`, `1-10000`) and a password template.
     pub fn from_template(tpl: &str, range: &str, password: &str) -> Result<Self, UsersError> {
@@ -133,11 +166,11 @@ impl Users {
                 last,
                 password,
             } => {
-                let n = (first + i % (last - first + 1)).to_string();
+                let n = first + i % (last - first + 1);
                 User {
-                    user: user.replace("%d", &n),
+                    user: fill(user, n),
                     domain: domain.clone(),
-                    password: password.replace("%d", &n),
+                    password: fill(password, n),
                 }
             }
             Self::List(l) => l[(i % l.len() as u64) as usize].clone(),
@@ -158,13 +191,13 @@ impl Users {
                 password,
                 ..
             } => {
-                let (pre, post) = user.split_once("%d").unwrap_or((user, ""));
+                let (pre, post, _) = split_template(user);
                 let n = name.strip_prefix(pre)?.strip_suffix(post)?;
-                let v: u64 = n.parse().ok()?;
-                if v < *first || v > *last || v.to_string() != n {
+                let v: u64 = n.trim_start().parse().ok()?;
+                if v < *first || v > *last || fill(user, v) != name {
                     return None;
                 }
-                Some(password.replace("%d", n))
+                Some(fill(password, v))
             }
             Self::List(l) => l
                 .iter()
@@ -191,6 +224,12 @@ mod tests {
         assert_eq!(u.password_of("user4"), None);
         assert_eq!(u.password_of("user03"), None);
         assert!(Users::from_template("nodomain", "1-2", "p").is_err());
+        let z = Users::from_template("u%06d@127.0.0.1", "1-1000", "pw%06d").unwrap();
+        assert_eq!(z.get(41, "x").user, "u000042");
+        assert_eq!(z.password_of("u000042").as_deref(), Some("pw000042"));
+        assert_eq!(z.password_of("u42"), None);
+        assert_eq!(fill("a%5db", 7), "a    7b");
+        assert_eq!(fill("plain", 7), "plain");
         assert!(Users::from_template("u%d@d", "5-2", "p").is_err());
     }
 

@@ -496,3 +496,111 @@ fn find_max_steps_and_reports() {
     assert_eq!(steps[0]["pass"], true);
     assert!(v["latency_us"]["options"]["count"].as_u64().unwrap() >= 50);
 }
+
+/// Kamailio stopped with SIGTERM (it stops its children), SIGKILL after 5 s; by PID only.
+struct Kamailio(Child);
+
+impl Drop for Kamailio {
+    fn drop(&mut self) {
+        let pid = self.0.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(5) {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn register_digest_against_kamailio_htable_registrar() {
+    let cfg = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/bench-anchor/cfg/registrar_auth_ht.cfg"
+    );
+    let have_kam = Command::new("kamailio")
+        .arg("-v")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    if !have_kam || !Path::new(cfg).exists() {
+        if std::env::var("FERROSIP_ALLOW_SKIP").as_deref() == Ok("1") {
+            eprintln!("kamailio or shared/bench-anchor missing: skipped (FERROSIP_ALLOW_SKIP=1)");
+            return;
+        }
+        panic!("kamailio (Debian kamailio) and shared/bench-anchor/cfg are required; FERROSIP_ALLOW_SKIP=1 skips");
+    }
+    // The htable credentials the cfg loads (gen_users.py's format): u000001..u000200,
+    // realm 127.0.0.1, password pw000001...
+    let dir = tmpdir("kam");
+    let db = dir.join("dbtext");
+    std::fs::create_dir_all(&db).unwrap();
+    let mut ht = String::from("id(int,auto) key_name(string) key_type(int) value_type(int) key_value(string) expires(int) \n");
+    for i in 1..=200 {
+        let (u, p) = (format!("u{i:06}"), format!("pw{i:06}"));
+        let ha1 = ferrosip_bench::digest::md5_hex(&[&u, ":127.0.0.1:", &p]);
+        ht.push_str(&format!("{i}:{u}:0:0:{ha1}:0\n"));
+    }
+    std::fs::write(db.join("htable"), ht).unwrap();
+    std::fs::write(
+        db.join("version"),
+        "id(int,auto) table_name(string) table_version(int) \n1:version:1\n2:htable:2\n",
+    )
+    .unwrap();
+    let port = free_port();
+    let child = Command::new("timeout")
+        .args([
+            "-s", "TERM", "60", "kamailio", "-DD", "-E", "-f", cfg, "-n", "1", "-m", "64",
+        ])
+        .arg("-A")
+        .arg(format!("LISTEN=udp:127.0.0.1:{port}"))
+        .arg("-A")
+        .arg(format!("DBURL=\"text://{}\"", db.display()))
+        .current_dir(&dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _kam = Kamailio(child);
+    std::thread::sleep(Duration::from_millis(1500));
+    let json = dir.join("kam.json");
+    let j = json.to_str().unwrap();
+    let remote = format!("127.0.0.1:{port}");
+    let users = ["--users", "u%06d@127.0.0.1", "1-200"];
+    let mut args = vec![
+        "-sn",
+        "register",
+        "-r",
+        "200",
+        "-m",
+        "200",
+        "--password",
+        "pw%06d",
+    ];
+    args.extend_from_slice(&users);
+    args.extend_from_slice(&["--reg-then", "unregister", "--json", j, &remote]);
+    let (code, out) = run(&args, Duration::from_secs(60));
+    assert_eq!(code, 0, "{out}");
+    assert_clean(&read_json(&json), 200, &["register", "refresh"]);
+    let mut bad = vec![
+        "-sn",
+        "register",
+        "-r",
+        "100",
+        "-m",
+        "10",
+        "--password",
+        "nope",
+    ];
+    bad.extend_from_slice(&users);
+    bad.extend_from_slice(&["--json", j, &remote]);
+    let (code, _) = run(&bad, Duration::from_secs(60));
+    assert_eq!(code, 1);
+    assert_eq!(read_json(&json)["failed"], 10);
+}
