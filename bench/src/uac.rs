@@ -6,7 +6,9 @@
 //! [`Uac::out`].
 //!
 //! The transaction machines of `ferrosip-state` were not available when this was written, so
-//! the timers live here: one pending deadline per call, kept in a binary heap with lazy
+//! the timers live here. Every timer of a kind is set a fixed interval after "now" (T1·2ⁿ,
+//! T2, 64·T1, the hold time), so each interval has its own FIFO queue, already in deadline
+//! order: O(1) to arm and to fire, with lazy
 //! deletion (an entry whose call, generation or deadline no longer match is skipped).
 
 use crate::cli::{RegThen, Scenario};
@@ -16,8 +18,7 @@ use crate::stats::{Counters, Fail, Hists, Kind};
 use crate::users::User;
 use bumpalo::Bump;
 use ferrosip_parser::{parse, parse_name_addr, parse_name_addr_list, HeaderName, Message, Method};
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::VecDeque;
 
 /// The most calls one worker holds at once, whatever `-l` says (each holds a few hundred
 /// bytes plus its last request).
@@ -119,7 +120,8 @@ pub struct Uac {
     calls: Vec<Call>,
     free: Vec<u32>,
     active: u64,
-    timers: BinaryHeap<Reverse<(u64, u32, u32)>>,
+    timers: TimerQueues,
+    due: Vec<TimerEntry>,
     /// Messages to send.
     pub out: Outbox,
     /// Counters since the last report.
@@ -163,7 +165,8 @@ impl Uac {
             calls: Vec::new(),
             free: Vec::new(),
             active: 0,
-            timers: BinaryHeap::new(),
+            timers: TimerQueues::default(),
+            due: Vec::new(),
             out: Outbox::default(),
             counters: Counters::default(),
             hists: Hists::default(),
@@ -244,19 +247,19 @@ impl Uac {
                 self.start_call(now);
             }
         }
-        while let Some(&Reverse((at, slot, gen))) = self.timers.peek() {
-            if at > now {
-                break;
-            }
-            self.timers.pop();
+        let mut due = std::mem::take(&mut self.due);
+        self.timers.take_due(now, &mut due);
+        for &(at, slot, gen, kind) in &due {
             let ok = self
                 .calls
                 .get(slot as usize)
-                .is_some_and(|c| c.live && c.gen == gen && c.timer_at == at);
+                .is_some_and(|c| c.live && c.gen == gen);
             if ok {
-                self.on_timer(slot, now);
+                self.on_timer(slot, kind, at, now);
             }
         }
+        due.clear();
+        self.due = due;
     }
 
     fn start_call(&mut self, now: u64) {
@@ -350,54 +353,50 @@ impl Uac {
             self.end_call(slot, Some(Fail::Send));
             return;
         }
-        self.arm(slot);
+        let (gen, deadline, retx_at, iv) = (c.gen, c.deadline, c.retx_at, c.retx_iv);
+        let timeout = self.ctx.setup.timeout_us;
+        self.timers
+            .push(timeout, (deadline, slot, gen, TimerKind::Deadline));
+        if retx_at != 0 && retx_at < deadline {
+            self.timers.push(iv, (retx_at, slot, gen, TimerKind::Retx));
+        }
     }
 
-    /// (Re)queues the call's timer if its next deadline changed.
-    fn arm(&mut self, slot: u32) {
+    fn on_timer(&mut self, slot: u32, kind: TimerKind, at: u64, now: u64) {
         let c = &mut self.calls[slot as usize];
-        let at = if c.holding {
-            c.timer_at
-        } else if c.retx_at != 0 {
-            c.retx_at.min(c.deadline)
-        } else {
-            c.deadline
-        };
-        c.timer_at = at;
-        self.timers.push(Reverse((at, slot, c.gen)));
-    }
-
-    fn on_timer(&mut self, slot: u32, now: u64) {
-        let c = &mut self.calls[slot as usize];
-        if c.holding {
-            c.step += 1;
-            self.begin_step(slot, now);
-            return;
-        }
-        if now >= c.deadline {
-            self.end_call(slot, Some(Fail::Timeout));
-            return;
-        }
-        if c.retx_at != 0 && now >= c.retx_at {
-            // Timer A doubles without a cap; Timer E doubles up to T2, and is T2 once a
-            // provisional response arrived (RFC 3261 §17.1.2.2).
-            let invite = self.ctx.steps[c.step] == Step::Invite;
-            c.retx_iv = if invite {
-                c.retx_iv * 2
-            } else if c.proceeding {
-                self.ctx.setup.t2_us
-            } else {
-                (c.retx_iv * 2).min(self.ctx.setup.t2_us)
-            };
-            c.retx_at = now + c.retx_iv;
-            if !self.out.push(&c.req, Dest::Udp(self.ctx.setup.remote)) {
-                self.end_call(slot, Some(Fail::Send));
-                return;
+        match kind {
+            TimerKind::Hold if c.holding && c.timer_at == at => {
+                c.step += 1;
+                self.begin_step(slot, now);
             }
-            self.counters.sent += 1;
-            self.counters.retransmissions += 1;
+            TimerKind::Deadline if !c.holding && c.deadline == at => {
+                self.end_call(slot, Some(Fail::Timeout));
+            }
+            TimerKind::Retx if !c.holding && c.retx_at == at => {
+                // Timer A doubles without a cap; Timer E doubles up to T2, and is T2 once a
+                // provisional response arrived (RFC 3261 §17.1.2.2).
+                let invite = self.ctx.steps[c.step] == Step::Invite;
+                c.retx_iv = if invite {
+                    c.retx_iv * 2
+                } else if c.proceeding {
+                    self.ctx.setup.t2_us
+                } else {
+                    (c.retx_iv * 2).min(self.ctx.setup.t2_us)
+                };
+                c.retx_at = now + c.retx_iv;
+                if !self.out.push(&c.req, Dest::Udp(self.ctx.setup.remote)) {
+                    self.end_call(slot, Some(Fail::Send));
+                    return;
+                }
+                self.counters.sent += 1;
+                self.counters.retransmissions += 1;
+                if c.retx_at < c.deadline {
+                    let e = (c.retx_at, slot, c.gen, TimerKind::Retx);
+                    self.timers.push(c.retx_iv, e);
+                }
+            }
+            _ => {} // stale: the state moved on since this timer was set
         }
-        self.arm(slot);
     }
 
     /// Frees the call; `None` means completed.
@@ -482,10 +481,8 @@ impl Uac {
                 c.proceeding = true;
                 if step == Step::Invite {
                     c.retx_at = 0; // Timer A stops in Proceeding (RFC 3261 §17.1.1.2).
-                } else if c.retx_at != 0 {
-                    c.retx_iv = self.ctx.setup.t2_us;
                 }
-                self.arm(slot);
+                // Timer E: the pending retransmission stands; the next interval is T2.
             }
             200..=299 => {
                 self.hists
@@ -598,7 +595,8 @@ impl Uac {
             c.holding = true;
             c.retx_at = 0;
             c.timer_at = now + self.ctx.setup.hold_us;
-            self.arm(slot);
+            let e = (c.timer_at, slot, c.gen, TimerKind::Hold);
+            self.timers.push(self.ctx.setup.hold_us, e);
         }
     }
 }
@@ -711,6 +709,57 @@ impl Ctx {
     }
 }
 
+/// What a timer entry is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum TimerKind {
+    /// Timer A or E: retransmit the request.
+    Retx,
+    /// Timer B or F: the transaction timed out.
+    Deadline,
+    /// The hold time between two steps is over.
+    Hold,
+}
+
+/// (deadline µs, call slot, call generation, kind).
+type TimerEntry = (u64, u32, u32, TimerKind);
+
+/// One FIFO queue per timer interval: entries pushed at `now + interval`, with `now`
+/// non-decreasing, are in deadline order without sorting.
+#[derive(Debug, Default)]
+struct TimerQueues {
+    queues: Vec<(u64, VecDeque<TimerEntry>)>,
+}
+
+impl TimerQueues {
+    fn push(&mut self, interval: u64, e: TimerEntry) {
+        let i = match self.queues.iter().position(|(iv, _)| *iv == interval) {
+            Some(i) => i,
+            None => {
+                self.queues.push((interval, VecDeque::new()));
+                self.queues.len() - 1
+            }
+        };
+        self.queues[i].1.push_back(e);
+    }
+
+    /// Moves every entry due at `now` into `out`.
+    fn take_due(&mut self, now: u64, out: &mut Vec<TimerEntry>) {
+        for (_, q) in &mut self.queues {
+            while let Some(&e) = q.front() {
+                if e.0 > now {
+                    break;
+                }
+                out.push(e);
+                q.pop_front();
+            }
+        }
+    }
+
+    fn clear(&mut self) {
+        self.queues.clear();
+    }
+}
+
 fn set_branch(c: &mut Call, s: &Setup) {
     c.branch.clear();
     c.branch.push_str("z9hG4bK");
@@ -727,4 +776,166 @@ fn push_hex_str(out: &mut String, n: u64) {
     push_hex(&mut tmp, n);
     // push_hex writes ASCII hex digits only.
     out.extend(tmp.iter().map(|&b| b as char));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::Qop;
+    use crate::uas::Uas;
+    use std::net::SocketAddr;
+
+    fn setup(scenario: Scenario, local: &str, remote: &str) -> Setup {
+        Setup {
+            worker: 0,
+            workers: 1,
+            scenario,
+            remote: remote.parse().unwrap(),
+            local: local.parse().unwrap(),
+            tcp: false,
+            rate: 1.0,
+            rate_increase: 0.0,
+            rate_max: f64::MAX,
+            rate_interval: 1.0,
+            limit: 10,
+            max_calls: 1,
+            duration: None,
+            hold_us: 0,
+            service: "svc".into(),
+            users: None,
+            reg_then: RegThen::None,
+            expires: 3600,
+            qop: Qop::Auth,
+            trying: false,
+            t1_us: 500_000,
+            t2_us: 4_000_000,
+            timeout_us: 32_000_000,
+            run_id: 0xabc,
+            pin: false,
+        }
+    }
+
+    /// Runs the client alone (no answers) until `end` µs, one tick per ms.
+    fn run_alone(uac: &mut Uac, end: u64) {
+        let mut t = 0;
+        while t <= end {
+            uac.tick(t);
+            uac.out.clear();
+            t += 1000;
+        }
+    }
+
+    #[test]
+    fn invite_timer_a_doubles_without_cap_then_b_times_out() {
+        let mut uac = Uac::new(setup(Scenario::Uac, "127.0.0.1:5000", "127.0.0.1:5001"));
+        run_alone(&mut uac, 40_000_000);
+        // Sent at 1 s; A fires at +0.5, 1.5, 3.5, 7.5, 15.5, 31.5 s; B at +32 s.
+        assert_eq!(uac.counters.retransmissions, 6);
+        assert_eq!(uac.counters.fail[Fail::Timeout as usize], 1);
+        assert!(uac.finished());
+    }
+
+    #[test]
+    fn non_invite_timer_e_caps_at_t2() {
+        let mut uac = Uac::new(setup(Scenario::Options, "127.0.0.1:5000", "127.0.0.1:5001"));
+        run_alone(&mut uac, 40_000_000);
+        // E: +0.5, 1.5, 3.5, 7.5, then every 4 s: 11.5 ... 31.5 s; F at +32 s.
+        assert_eq!(uac.counters.retransmissions, 10);
+        assert_eq!(uac.counters.fail[Fail::Timeout as usize], 1);
+    }
+
+    /// A simulated network: the client and the server engines exchange their outboxes with
+    /// no sockets and a virtual clock.
+    fn pair(mut s: Setup, hold_us: u64, calls: u64) -> (Uac, Uas) {
+        s.hold_us = hold_us;
+        s.max_calls = calls;
+        s.rate = 1000.0;
+        let uas_setup = Setup {
+            scenario: Scenario::Uas,
+            local: s.remote,
+            remote: s.local,
+            ..s.clone()
+        };
+        let mut uac = Uac::new(s);
+        let mut uas = Uas::new(uas_setup);
+        let from: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let mut t = 0;
+        while t < 10_000_000 && !uac.finished() {
+            uac.tick(t);
+            uas.tick(t);
+            for _ in 0..4 {
+                let o = std::mem::take(&mut uac.out);
+                for (r, _) in &o.msgs {
+                    uas.on_message(&o.buf[r.clone()], Dest::Udp(from), t);
+                }
+                let o = std::mem::take(&mut uas.out);
+                for (r, _) in &o.msgs {
+                    uac.on_message(&o.buf[r.clone()], t + 100);
+                }
+            }
+            t += 1000;
+        }
+        (uac, uas)
+    }
+
+    #[test]
+    fn calls_complete_against_the_server_engine() {
+        let s = setup(Scenario::Uac, "127.0.0.1:5000", "127.0.0.1:5001");
+        let (uac, uas) = pair(s, 20_000, 50);
+        assert_eq!(uac.counters.completed, 50);
+        assert_eq!(uac.counters.failed, 0);
+        assert_eq!(uac.counters.unexpected + uac.counters.stray, 0);
+        assert_eq!(uac.hists.get(Kind::Invite).len(), 50);
+        assert_eq!(uac.hists.get(Kind::Bye).len(), 50);
+        assert_eq!(uas.active(), 0, "every 2xx was ACKed");
+        assert_eq!(uas.counters.stray, 0);
+    }
+
+    #[test]
+    fn server_retransmits_its_2xx_until_the_ack_rfc3261_13_3_1_4() {
+        let s = setup(Scenario::Uac, "127.0.0.1:5000", "127.0.0.1:5001");
+        let mut uac = Uac::new(s.clone());
+        uac.tick(1_000_000);
+        let invite = uac.out.buf.clone();
+        let mut uas = Uas::new(Setup {
+            scenario: Scenario::Uas,
+            ..s
+        });
+        let from: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        uas.on_message(&invite, Dest::Udp(from), 0);
+        assert_eq!(uas.out.msgs.len(), 2, "180 and 200");
+        let mut t = 0;
+        while t <= 40_000_000 {
+            uas.tick(t);
+            t += 1000;
+        }
+        // From T1 doubling to T2: +0.5, 1.5, 3.5, 7.5, then every 4 s up to 31.5 s; dropped
+        // at 64·T1 without an ACK.
+        assert_eq!(uas.counters.retransmissions, 10);
+        assert_eq!(uas.active(), 0);
+        // An INVITE retransmission is answered with the same 200 (same To-tag).
+        uas.out.clear();
+        uas.on_message(&invite, Dest::Udp(from), 41_000_000);
+        uas.on_message(&invite, Dest::Udp(from), 41_000_001);
+        let o = &uas.out;
+        assert_eq!(o.msgs.len(), 3);
+        assert_eq!(o.buf[o.msgs[1].0.clone()], o.buf[o.msgs[2].0.clone()]);
+    }
+
+    #[test]
+    fn registrations_with_digest_complete_against_the_server_engine() {
+        let mut s = setup(Scenario::Register, "127.0.0.1:5000", "127.0.0.1:5001");
+        s.users = Some(std::sync::Arc::new(
+            crate::users::Users::from_template("u%d@example.com", "1-10", "p%d").unwrap(),
+        ));
+        s.reg_then = RegThen::Refresh;
+        let (uac, uas) = pair(s.clone(), 0, 20);
+        assert_eq!(uac.counters.completed, 20);
+        assert_eq!(uac.hists.get(Kind::Register).len(), 20);
+        assert_eq!(uac.hists.get(Kind::Refresh).len(), 20);
+        assert_eq!(uas.counters.auth_rejected, 0);
+        s.qop = Qop::None;
+        let (uac, _) = pair(s, 0, 5);
+        assert_eq!(uac.counters.completed, 5);
+    }
 }
