@@ -9,12 +9,12 @@ use std::ops::Range;
 use bumpalo::Bump;
 use ferrosip_parser::{Edits, HeaderName, Message, Method, Proto, Scheme, Uri};
 
-use super::hash::hash_parts;
+use super::hash::{hash_parts, PartHasher};
 use super::reply::{reply_destination, write_reply, ReplySpec, ViaFix};
 use super::resolve::Resolver;
 use super::stats::Stats;
 use super::text::{
-    fmt_u64, hex8, parse_ip, push_hex, push_ip, push_u64, same_header, same_host, split_host_port,
+    fmt_u64, hex8, parse_ip, push_hex, push_ip, push_u64, same_header, split_host_port, trim_str,
     ViaScan,
 };
 use crate::api::{Inbound, LocalSocket, Transmit};
@@ -53,16 +53,22 @@ impl Shared {
     /// has none).
     pub(crate) fn is_local(&self, host: &[u8], port: Option<u16>) -> bool {
         let p = port.unwrap_or(5060);
+        // The host is parsed once, not once per comparison.
         let ip = parse_ip(host).map(super::text::canonical_ip);
+        let same = |h: &str| match (parse_ip(h.as_bytes()), ip) {
+            (Some(x), Some(y)) => super::text::canonical_ip(x) == y,
+            (None, None) => h.as_bytes().eq_ignore_ascii_case(host),
+            _ => false,
+        };
         self.sockets.iter().any(|s| {
             (ip == Some(super::text::canonical_ip(s.addr.ip())) && s.addr.port() == p)
-                || s.advertise.as_ref().is_some_and(|(h, ap)| {
-                    same_host(h.as_bytes(), host) && ap.unwrap_or(s.addr.port()) == p
-                })
+                || s.advertise
+                    .as_ref()
+                    .is_some_and(|(h, ap)| ap.unwrap_or(s.addr.port()) == p && same(h))
         }) || self
             .aliases
             .iter()
-            .any(|(h, ap)| same_host(h.as_bytes(), host) && (ap.is_none() || *ap == Some(p)))
+            .any(|(h, ap)| (ap.is_none() || *ap == Some(p)) && same(h))
     }
 
     /// Writes the address we put into our Via for socket `i`: advertised host and port, or the
@@ -219,7 +225,7 @@ pub(crate) fn val_int(v: &Value<'_>) -> Option<i64> {
     match v {
         Value::Null => None,
         Value::Int(i) => Some(*i),
-        Value::Str(s) => s.trim().parse().ok(),
+        Value::Str(s) => trim_str(s).parse().ok(),
     }
 }
 
@@ -334,16 +340,14 @@ impl<'m, 'r> MsgCtx<'m, 'r> {
                 ])
             }
         };
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        use std::hash::Hasher;
+        let mut h = PartHasher::default();
         for part in [
             self.ruri_str().unwrap_or("").as_bytes(),
             call_id.as_bytes(),
             from_tag.as_bytes(),
             cseq_num,
         ] {
-            h.write_usize(part.len());
-            h.write(part);
+            h.part(part);
         }
         for hd in m.headers() {
             if matches!(hd.name, HeaderName::Route | HeaderName::ProxyRequire) {
@@ -538,6 +542,9 @@ impl<'m, 'r> MsgCtx<'m, 'r> {
 
     /// Destination from a SIP URI: host, port, `transport=` (default UDP, TLS for sips).
     fn uri_target(&mut self, uri: &str, force: Option<Proto>) -> Result<Target, Failure> {
+        if let Some((addr, proto)) = self.resolver.uri_dest(uri, force) {
+            return Ok(Target { addr, proto });
+        }
         let u = Uri::parse(uri).map_err(|_| Failure::BadUri)?;
         let secure = match u.scheme {
             Scheme::Sip => false,
@@ -554,6 +561,10 @@ impl<'m, 'r> MsgCtx<'m, 'r> {
         let mut t = self.resolve(u.host, u.port, proto)?;
         if secure && u.port.is_none() {
             t.addr.set_port(5061);
+        }
+        if parse_ip(u.host.as_bytes()).is_some() {
+            self.resolver
+                .remember_uri_dest(uri, force, (t.addr, t.proto));
         }
         Ok(t)
     }
@@ -585,13 +596,13 @@ impl<'m, 'r> MsgCtx<'m, 'r> {
         // Loop detection (RFC 3261 §16.3 step 4).
         let (tx, lp) = self.branch_parts();
         let ours = hex8(u64::from(lp));
+        // The branch test first: it is cheap and rarely true.
         let looped = m.vias().iter().any(|v| {
-            self.sh.is_local(v.host.as_bytes(), v.port)
-                && v.branch.is_some_and(|b| {
-                    b.starts_with(MAGIC_COOKIE)
-                        && b.rsplit_once('.')
-                            .is_some_and(|(_, l)| l.as_bytes() == ours)
-                })
+            v.branch.is_some_and(|b| {
+                b.starts_with(MAGIC_COOKIE)
+                    && b.rsplit_once('.')
+                        .is_some_and(|(_, l)| l.as_bytes() == ours)
+            }) && self.sh.is_local(v.host.as_bytes(), v.port)
         });
         if looped {
             let f = Failure::LoopDetected;
@@ -1128,13 +1139,16 @@ impl Host for MsgCtx<'_, '_> {
             Pv::Du => {
                 match val_str(&v) {
                     None => self.du = None,
-                    Some(s) if s.trim().is_empty() => self.du = None,
+                    Some(s) if trim_str(&s).is_empty() => self.du = None,
                     Some(s) => {
-                        let s = s.trim();
+                        let s = trim_str(&s);
                         if s.len() > MAX_SCRIPT_TEXT {
                             return Err("$du too long".into());
                         }
-                        Uri::parse(s).map_err(|e| format!("bad $du {s:?}: {e}"))?;
+                        if !self.resolver.is_valid_uri(s) {
+                            Uri::parse(s).map_err(|e| format!("bad $du {s:?}: {e}"))?;
+                            self.resolver.remember_valid_uri(s);
+                        }
                         self.du = Some(self.alloc_str(s));
                     }
                 }

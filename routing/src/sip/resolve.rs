@@ -10,6 +10,8 @@
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
+use ferrosip_parser::Proto;
+
 use super::text::parse_ip;
 
 /// Entries kept per router (bound on memory and on the cost of the linear scan).
@@ -23,9 +25,58 @@ const MAX_NAME: usize = 255;
 #[derive(Debug, Default)]
 pub(crate) struct Resolver {
     entries: Vec<(String, Option<IpAddr>, Instant)>,
+    /// The last URI that parsed (`$du = "sip:..."` sets the same text for every message).
+    valid_uri: String,
+    /// The last destination URI with an IP-literal host, the forced transport it was
+    /// resolved for, and the destination: nothing about it can change.
+    uri: String,
+    uri_force: Option<Proto>,
+    uri_dest: Option<(SocketAddr, Proto)>,
 }
 
+/// Longest URI text remembered by the per-router URI memo.
+const MAX_MEMO_URI: usize = 256;
+
 impl Resolver {
+    /// Whether `uri` is the text of the last URI that [`Resolver::remember_valid_uri`] was
+    /// told parses.
+    #[inline]
+    pub(crate) fn is_valid_uri(&self, uri: &str) -> bool {
+        !self.valid_uri.is_empty() && self.valid_uri == uri
+    }
+
+    /// Remembers that `uri` parses (a short URI only; the buffer is reused).
+    pub(crate) fn remember_valid_uri(&mut self, uri: &str) {
+        if uri.len() <= MAX_MEMO_URI {
+            self.valid_uri.clear();
+            self.valid_uri.push_str(uri);
+        }
+    }
+
+    /// The destination of `uri` (with transport `force`) remembered by
+    /// [`Resolver::remember_uri_dest`].
+    #[inline]
+    pub(crate) fn uri_dest(&self, uri: &str, force: Option<Proto>) -> Option<(SocketAddr, Proto)> {
+        self.uri_dest
+            .filter(|_| self.uri_force == force && self.uri == uri)
+    }
+
+    /// Remembers the destination of `uri`, whose host is an IP literal (a name could
+    /// resolve differently later).
+    pub(crate) fn remember_uri_dest(
+        &mut self,
+        uri: &str,
+        force: Option<Proto>,
+        dest: (SocketAddr, Proto),
+    ) {
+        if uri.len() <= MAX_MEMO_URI {
+            self.uri.clear();
+            self.uri.push_str(uri);
+            self.uri_force = force;
+            self.uri_dest = Some(dest);
+        }
+    }
+
     /// Resolves `host` (a name or an IP literal, IPv6 with or without brackets). `None` when it
     /// cannot be resolved.
     pub(crate) fn resolve(&mut self, host: &str) -> Option<IpAddr> {

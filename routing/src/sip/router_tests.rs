@@ -626,3 +626,135 @@ fn time_breakdown() {
     }
     eprintln!("handle with sanity: {:?}", t0.elapsed() / n);
 }
+
+/// A SIPp uac/uas call as the stateless proxy sees it: INVITE, 180, 200, ACK, BYE, 200.
+/// The replies carry the proxy's Via on top, as the UAS returns them.
+pub(crate) fn sipp_dialog() -> [(&'static str, Vec<u8>, SocketAddr); 6] {
+    let uac: SocketAddr = "127.0.0.1:5061".parse().unwrap();
+    let uas: SocketAddr = "127.0.0.1:5070".parse().unwrap();
+    let req = |method: &str, cseq: u32, branch: &str, to_tag: &str, sdp: bool| {
+        let body = if sdp {
+            "v=0\r\no=user1 53655765 2353687637 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\n\
+t=0 0\r\nm=audio 6000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+        } else {
+            ""
+        };
+        let ct = if sdp {
+            "Content-Type: application/sdp\r\n"
+        } else {
+            ""
+        };
+        format!(
+            "{method} sip:service@127.0.0.1:5060 SIP/2.0\r\n\
+Via: SIP/2.0/UDP 127.0.0.1:5061;branch={branch}\r\n\
+From: sipp <sip:sipp@127.0.0.1:5061>;tag=1SIPpTag001\r\n\
+To: service <sip:service@127.0.0.1:5060>{to_tag}\r\n\
+Call-ID: 1-12345@127.0.0.1\r\n\
+CSeq: {cseq} {method}\r\n\
+Contact: sip:sipp@127.0.0.1:5061\r\n\
+Max-Forwards: 70\r\n\
+Subject: Performance Test\r\n\
+{ct}Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes()
+    };
+    let rsp = |code: &str, cseq: u32, method: &str, branch: &str| {
+        format!(
+            "SIP/2.0 {code}\r\n\
+Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK0a1b2c3d.0\r\n\
+Via: SIP/2.0/UDP 127.0.0.1:5061;branch={branch};rport=5061;received=127.0.0.1\r\n\
+From: sipp <sip:sipp@127.0.0.1:5061>;tag=1SIPpTag001\r\n\
+To: service <sip:service@127.0.0.1:5060>;tag=2SIPpTag012\r\n\
+Call-ID: 1-12345@127.0.0.1\r\n\
+CSeq: {cseq} {method}\r\n\
+Contact: <sip:127.0.0.1:5070;transport=UDP>\r\n\
+Content-Length: 0\r\n\r\n"
+        )
+        .into_bytes()
+    };
+    let tag = ";tag=2SIPpTag012";
+    [
+        ("INVITE", req("INVITE", 1, "z9hG4bK-1-1-0", "", true), uac),
+        ("180", rsp("180 Ringing", 1, "INVITE", "z9hG4bK-1-1-0"), uas),
+        (
+            "200/INVITE",
+            rsp("200 OK", 1, "INVITE", "z9hG4bK-1-1-0"),
+            uas,
+        ),
+        ("ACK", req("ACK", 1, "z9hG4bK-1-1-5", tag, false), uac),
+        ("BYE", req("BYE", 2, "z9hG4bK-1-1-7", tag, false), uac),
+        ("200/BYE", rsp("200 OK", 2, "BYE", "z9hG4bK-1-1-7"), uas),
+    ]
+}
+
+/// The bench configuration (stateless.cfg with its defaults), from the anchor tree when it
+/// is there, else the same script inline.
+fn stateless_router() -> Router {
+    let cfg_path = Path::new("/work/shared/bench-anchor/cfg/stateless.cfg");
+    match Config::load(cfg_path, &[]) {
+        Ok(cfg) => Router::new(
+            &cfg,
+            WorkerEnv {
+                worker: 0,
+                workers: 1,
+                sockets: test_sockets(),
+            },
+        ),
+        Err(_) => router(FORWARD_CFG),
+    }
+}
+
+#[test]
+fn sipp_dialog_is_relayed_by_stateless_cfg() {
+    let mut r = stateless_router();
+    for (name, data, src) in sipp_dialog() {
+        let out = handle_from(&mut r, &data, src, Proto::Udp);
+        assert_eq!(out.len(), 1, "{name}");
+    }
+    let s = r.stats();
+    assert_eq!((s.fwd_requests, s.fwd_replies), (3, 3));
+}
+
+/// `ROUTING_BENCH_N` rounds of [`sipp_dialog`] through `Router::handle` with stateless.cfg;
+/// prints ns per message, per message type and overall. Under callgrind use a small N
+/// (`ROUTING_BENCH_N=1000`) and divide `Ir` by 6 N.
+#[test]
+#[ignore = "timing"]
+fn time_sipp_dialog() {
+    let n: u32 = std::env::var("ROUTING_BENCH_N")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(200_000);
+    let only = std::env::var("ROUTING_BENCH_ONLY").ok();
+    let msgs = sipp_dialog();
+    let mut r = stateless_router();
+    let mut out = Vec::with_capacity(4);
+    let mut per = [std::time::Duration::ZERO; 6];
+    for (k, (name, data, src)) in msgs.iter().enumerate() {
+        if only.as_deref().is_some_and(|o| o != *name) {
+            continue;
+        }
+        let inb = Inbound {
+            data,
+            src: *src,
+            local: 0,
+            proto: Proto::Udp,
+            conn: None,
+        };
+        let t0 = std::time::Instant::now();
+        for _ in 0..n {
+            out.clear();
+            r.handle(&inb, &mut out);
+            std::hint::black_box(&out);
+        }
+        per[k] = t0.elapsed() / n;
+        assert_eq!(out.len(), 1, "{name}");
+    }
+    let mut total = std::time::Duration::ZERO;
+    for (k, (name, _, _)) in msgs.iter().enumerate() {
+        eprintln!("{name:>11}: {:>5} ns", per[k].as_nanos());
+        total += per[k];
+    }
+    eprintln!("    average: {:>5} ns per message", (total / 6).as_nanos());
+}

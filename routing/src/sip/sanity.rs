@@ -229,14 +229,16 @@ impl MsgCtx<'_, '_> {
         if uri_checks & 2 != 0 {
             match m.from() {
                 None => fail(400, "Missing From Header")?,
-                Some(f) if !uri_ok(f.uri_raw) => fail(400, "Bad From URI")?,
+                // The parser already parsed this URI (`NameAddr::uri`).
+                Some(f) if f.uri.scheme == Scheme::Other => fail(400, "Bad From URI")?,
                 Some(_) => {}
             }
         }
         if uri_checks & 4 != 0 {
             match m.to() {
                 None => fail(400, "Missing To Header")?,
-                Some(t) if !uri_ok(t.uri_raw) => fail(400, "Bad To URI")?,
+                // The parser already parsed this URI (`NameAddr::uri`).
+                Some(t) if t.uri.scheme == Scheme::Other => fail(400, "Bad To URI")?,
                 Some(_) => {}
             }
         }

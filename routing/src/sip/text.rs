@@ -234,13 +234,42 @@ pub(crate) struct ViaScan<'a> {
     pub end: usize,
 }
 
+/// Byte classes of the Via scanner (one table lookup per byte instead of a chain of
+/// comparisons).
+const WS: u8 = 1;
+const TOK_END: u8 = 2;
+const HOST_END: u8 = 4;
+const NAME_END: u8 = 8;
+const VALUE_END: u8 = 16;
+
+static VIA_CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let ws = [b' ', b'\t', b'\r', b'\n'];
+    let mut k = 0;
+    while k < ws.len() {
+        t[ws[k] as usize] = WS | TOK_END | HOST_END | NAME_END | VALUE_END;
+        k += 1;
+    }
+    t[b'/' as usize] |= TOK_END;
+    t[b';' as usize] |= TOK_END | HOST_END | NAME_END | VALUE_END;
+    t[b',' as usize] |= TOK_END | HOST_END | NAME_END | VALUE_END;
+    t[b':' as usize] |= HOST_END;
+    t[b'=' as usize] |= NAME_END;
+    t
+};
+
+#[inline(always)]
+fn is(c: u8, class: u8) -> bool {
+    VIA_CLASS[c as usize] & class != 0
+}
+
 impl<'a> ViaScan<'a> {
     /// Scans one via-parm. `None` when even the sent-protocol or the host is missing.
     pub(crate) fn scan(v: &'a [u8]) -> Option<Self> {
         let mut s = ViaScan::default();
         let mut i = 0;
         let skip_ws = |i: &mut usize| {
-            while *i < v.len() && matches!(v[*i], b' ' | b'\t' | b'\r' | b'\n') {
+            while *i < v.len() && is(v[*i], WS) {
                 *i += 1;
             }
         };
@@ -248,9 +277,7 @@ impl<'a> ViaScan<'a> {
         let tok = |i: &mut usize| -> &'a [u8] {
             skip_ws(i);
             let st = *i;
-            while *i < v.len()
-                && !matches!(v[*i], b'/' | b' ' | b'\t' | b'\r' | b'\n' | b';' | b',')
-            {
+            while *i < v.len() && !is(v[*i], TOK_END) {
                 *i += 1;
             }
             &v[st..*i]
@@ -277,8 +304,7 @@ impl<'a> ViaScan<'a> {
             }
             i = (i + 1).min(v.len());
         } else {
-            while i < v.len() && !matches!(v[i], b':' | b';' | b',' | b' ' | b'\t' | b'\r' | b'\n')
-            {
+            while i < v.len() && !is(v[i], HOST_END) {
                 i += 1;
             }
         }
@@ -308,8 +334,7 @@ impl<'a> ViaScan<'a> {
             i += 1;
             skip_ws(&mut i);
             let ns = i;
-            while i < v.len() && !matches!(v[i], b'=' | b';' | b',' | b' ' | b'\t' | b'\r' | b'\n')
-            {
+            while i < v.len() && !is(v[i], NAME_END) {
                 i += 1;
             }
             let pname = &v[ns..i];
@@ -335,8 +360,7 @@ impl<'a> ViaScan<'a> {
                     }
                     i = (i + 1).min(v.len());
                 } else {
-                    while i < v.len() && !matches!(v[i], b';' | b',' | b' ' | b'\t' | b'\r' | b'\n')
-                    {
+                    while i < v.len() && !is(v[i], VALUE_END) {
                         i += 1;
                     }
                 }
@@ -367,11 +391,63 @@ impl<'a> ViaScan<'a> {
 /// Parses an IP literal, with or without IPv6 reference brackets (RFC 5118 §4.5 tolerates
 /// both in `received`).
 pub(crate) fn parse_ip(h: &[u8]) -> Option<IpAddr> {
+    if let Some(v4) = parse_ipv4(h) {
+        return Some(IpAddr::V4(v4));
+    }
+    if h.first()
+        .is_some_and(|c| c.is_ascii_alphabetic() && !c.is_ascii_hexdigit())
+    {
+        // A host name: neither an IPv4 nor an IPv6 literal starts with g-z.
+        return None;
+    }
     let h = h
         .strip_prefix(b"[")
         .and_then(|x| x.strip_suffix(b"]"))
         .unwrap_or(h);
     std::str::from_utf8(h).ok()?.parse().ok()
+}
+
+/// `str::trim` without the Unicode decoding when there is nothing to trim (the usual case
+/// for script values and configured URIs).
+#[inline]
+pub(crate) fn trim_str(s: &str) -> &str {
+    match (s.as_bytes().first(), s.as_bytes().last()) {
+        (Some(a), Some(b)) if a.is_ascii_graphic() && b.is_ascii_graphic() => s,
+        _ => s.trim(),
+    }
+}
+
+/// Parses a dotted-quad IPv4 address exactly as std does (four decimal octets 0..=255, no
+/// leading zeros), without the UTF-8 check and the generic parser; `None` for anything else.
+#[inline]
+pub(crate) fn parse_ipv4(h: &[u8]) -> Option<std::net::Ipv4Addr> {
+    if h.len() < 7 || h.len() > 15 {
+        return None;
+    }
+    let mut oct = [0u8; 4];
+    let mut k = 0;
+    let mut i = 0;
+    loop {
+        let st = i;
+        let mut n: u32 = 0;
+        while i < h.len() && h[i].is_ascii_digit() && i - st < 3 {
+            n = n * 10 + u32::from(h[i] - b'0');
+            i += 1;
+        }
+        let len = i - st;
+        if len == 0 || n > 255 || (len > 1 && h[st] == b'0') {
+            return None;
+        }
+        oct[k] = n as u8;
+        k += 1;
+        if k == 4 {
+            return (i == h.len()).then_some(std::net::Ipv4Addr::from(oct));
+        }
+        if h.get(i) != Some(&b'.') {
+            return None;
+        }
+        i += 1;
+    }
 }
 
 /// Parses a port number `1*DIGIT` in 0..=65535 (no sign, no spaces).
@@ -470,6 +546,7 @@ pub(crate) fn split_host_port(s: &[u8]) -> (&[u8], Option<u16>, bool) {
 
 /// Whether two hosts are the same: IP literals compare as addresses (so `[::1]` equals
 /// `::1`), names compare case-insensitively (RFC 3261 §19.1.4).
+#[cfg(test)]
 pub(crate) fn same_host(a: &[u8], b: &[u8]) -> bool {
     match (parse_ip(a), parse_ip(b)) {
         (Some(x), Some(y)) => canonical_ip(x) == canonical_ip(y),
@@ -530,6 +607,28 @@ pub(crate) fn push_hex(out: &mut Vec<u8>, n: u64, width: usize) {
 pub(crate) fn push_ip(out: &mut Vec<u8>, ip: IpAddr, brackets: bool) {
     use std::io::Write;
     let ip = canonical_ip(ip);
+    if let IpAddr::V4(v4) = ip {
+        let mut b = [0u8; 15];
+        let mut n = 0;
+        for (k, o) in v4.octets().into_iter().enumerate() {
+            if k > 0 {
+                b[n] = b'.';
+                n += 1;
+            }
+            if o >= 100 {
+                b[n] = b'0' + o / 100;
+                n += 1;
+            }
+            if o >= 10 {
+                b[n] = b'0' + o / 10 % 10;
+                n += 1;
+            }
+            b[n] = b'0' + o % 10;
+            n += 1;
+        }
+        out.extend_from_slice(&b[..n]);
+        return;
+    }
     // Writing to a Vec cannot fail.
     let _ = match ip {
         IpAddr::V4(v4) => write!(out, "{v4}"),
@@ -600,5 +699,55 @@ mod tests {
         assert_eq!(o, b"0184467440737095516150abc");
         assert_eq!(&hex8(0x1234_5678_9abc_def0), b"9abcdef0");
         assert_eq!(fmt_u64(42, &mut [0; 20]), b"42");
+        let mut o = Vec::new();
+        push_ip(&mut o, "10.200.3.255".parse().unwrap(), true);
+        push_ip(&mut o, "::ffff:1.2.3.4".parse().unwrap(), true);
+        push_ip(&mut o, "::1".parse().unwrap(), true);
+        assert_eq!(o, b"10.200.3.2551.2.3.4[::1]");
+        let mut o = Vec::new();
+        push_ip(&mut o, "0.9.10.99".parse().unwrap(), false);
+        assert_eq!(o, b"0.9.10.99");
+        assert_eq!(trim_str(" a\u{a0}"), "a");
+        assert_eq!(trim_str("ab"), "ab");
+        assert_eq!(trim_str(""), "");
+    }
+
+    #[test]
+    fn ipv4_fast_path_matches_std() {
+        for t in [
+            "1.2.3.4",
+            "0.0.0.0",
+            "255.255.255.255",
+            "256.1.1.1",
+            "01.2.3.4",
+            "1.2.3",
+            "1.2.3.4.",
+            "1.2.3.4.5",
+            "1..3.4",
+            "1.2.3.04",
+            "1.2.3.4 ",
+            "a.b.c.d",
+            "1.2.3.1000",
+            "10.0.0.255",
+            "::1",
+            "[::1]",
+            "fe80::1",
+            "example.com",
+            "",
+            "1.2.3.-4",
+            "+1.2.3.4",
+        ] {
+            let std: Option<IpAddr> = t.parse().ok().or_else(|| {
+                t.strip_prefix('[')
+                    .and_then(|x| x.strip_suffix(']'))
+                    .and_then(|x| x.parse().ok())
+            });
+            assert_eq!(parse_ip(t.as_bytes()), std, "{t}");
+            assert_eq!(
+                parse_ipv4(t.as_bytes()),
+                t.parse::<std::net::Ipv4Addr>().ok(),
+                "{t}"
+            );
+        }
     }
 }
