@@ -25,6 +25,7 @@ WORK=${WORK:-$(mktemp -d /tmp/compare-sipp.XXXXXX)}
 UAC_CORE=${UAC_CORE:-0}
 UAS_CORE=${UAS_CORE:-1}
 PORT=${PORT:-$((20000 + RANDOM % 20000))}
+FB_ARGS=${FB_ARGS:-}                # extra ferrosip-bench flags, e.g. "--buffer 0"
 command -v sipp >/dev/null || { echo "sipp is required (Debian sip-tester)"; exit 1; }
 [ -x "$BENCH" ] || (cd "$ROOT" && cargo build --release -p ferrosip-bench) || exit 1
 
@@ -44,7 +45,7 @@ step_ferrosip() {
 	local rate=$1 calls
 	calls=$(awk -v r="$rate" -v s="$STEP_SECS" 'BEGIN{printf "%d", r*s}')
 	local j="$WORK/fb-$rate.json"
-	timeout $((STEP_SECS * 3 + 40)) taskset -c "$UAC_CORE" "$BENCH" -sn uac -n 1 -r "$rate" -m "$calls" \
+	timeout $((STEP_SECS * 3 + 40)) taskset -c "$UAC_CORE" "$BENCH" -sn uac -n 1 $FB_ARGS -r "$rate" -m "$calls" \
 		--json "$j" "127.0.0.1:$PORT" >"$WORK/fb-$rate.out" 2>&1
 	python3 - "$j" "$rate" "$calls" <<'PY'
 import json, sys
@@ -103,7 +104,7 @@ search() {
 
 echo "work dir: $WORK (uac on CPU $UAC_CORE, uas on CPU $UAS_CORE, steps of $STEP_SECS s)"
 echo "ferrosip-bench -sn uac -n 1  ->  ferrosip-bench -sn uas -n 1"
-taskset -c "$UAS_CORE" "$BENCH" -sn uas -n 1 -i 127.0.0.1 -p "$PORT" --duration 900 >"$WORK/fb-uas.out" 2>&1 &
+taskset -c "$UAS_CORE" "$BENCH" -sn uas -n 1 $FB_ARGS -i 127.0.0.1 -p "$PORT" --duration 900 >"$WORK/fb-uas.out" 2>&1 &
 UAS_PID=$!
 sleep 0.5
 search ferrosip

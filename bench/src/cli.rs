@@ -158,6 +158,10 @@ pub struct Args {
     /// --find-max: never offer more than this rate.
     #[arg(long = "find-max-limit", default_value_t = 1_000_000.0)]
     pub find_max_limit: f64,
+    /// UDP socket buffer bytes to force beyond net.core.rmem_max/wmem_max (needs
+    /// CAP_NET_ADMIN; 0 keeps the kernel's cap).
+    #[arg(long = "buffer", default_value_t = 32 << 20)]
+    pub buffer: usize,
     /// Do not pin workers to cores.
     #[arg(long = "no-pin")]
     pub no_pin: bool,

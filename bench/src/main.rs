@@ -172,6 +172,9 @@ fn run_once(
         } else {
             let s = ferrosip_transports::sock::bind_udp(bind)
                 .map_err(|e| format!("cannot bind {bind}: {e}"))?;
+            if args.buffer > 0 {
+                worker::force_buffers(&s, args.buffer);
+            }
             let local = ferrosip_transports::sock::local_addr(&s).map_err(|e| e.to_string())?;
             (worker::Io::Udp(s), local)
         };

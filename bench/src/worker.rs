@@ -481,6 +481,27 @@ async fn tcp_reader(shared: Rc<Shared>, s: glommio::net::TcpStream, idx: usize) 
     }
 }
 
+/// Asks for `bytes` of receive and send buffer on a UDP socket beyond `net.core.rmem_max` /
+/// `wmem_max` (SO_RCVBUFFORCE/SO_SNDBUFFORCE, which need CAP_NET_ADMIN); without the
+/// capability the buffers stay as [`ferrosip_transports::sock::bind_udp`] set them. A load
+/// generator descheduled for a few tens of ms at tens of thousands of datagrams per second
+/// overflows a 4 MiB buffer, and every drop then costs a retransmission 500 ms later.
+pub fn force_buffers(sock: &socket2::Socket, bytes: usize) {
+    let v = libc::c_int::try_from(bytes / 2).unwrap_or(libc::c_int::MAX);
+    for opt in [libc::SO_RCVBUFFORCE, libc::SO_SNDBUFFORCE] {
+        // SAFETY: a valid fd and a pointer to a c_int that lives across the call.
+        unsafe {
+            libc::setsockopt(
+                sock.as_raw_fd(),
+                libc::SOL_SOCKET,
+                opt,
+                (&v as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            );
+        }
+    }
+}
+
 /// The local address to put in Via/Contact when binding to `ip` and talking to `remote`.
 pub fn local_ip_for(remote: Option<SocketAddr>) -> std::net::IpAddr {
     if let Some(r) = remote {
