@@ -38,6 +38,46 @@ static TOKEN: [bool; 256] = table(true, b"-.!%*_+`'~");
 /// `<`, `>`, `"`, `\`...) ends or invalidates a URI.
 static URI: [bool; 256] = table(true, b"-_.!~*'();/?:@&=+$,%[]");
 
+/// [`uri_class`]: a byte that may not appear in a URI.
+pub(crate) const URI_INVALID: u8 = 0;
+/// [`uri_class`]: a URI byte that is not one of the delimiters below.
+pub(crate) const URI_PLAIN: u8 = 1;
+/// [`uri_class`]: `@`.
+pub(crate) const URI_AT: u8 = 2;
+/// [`uri_class`]: `:`.
+pub(crate) const URI_COLON: u8 = 3;
+/// [`uri_class`]: `;`.
+pub(crate) const URI_SEMI: u8 = 4;
+/// [`uri_class`]: `?`.
+pub(crate) const URI_QUERY: u8 = 5;
+
+/// Builds the [`uri_class`] table from [`URI`].
+const fn uri_class_table() -> [u8; 256] {
+    let uri = table(true, b"-_.!~*'();/?:@&=+$,%[]");
+    let mut t = [URI_INVALID; 256];
+    let mut i = 0;
+    while i < 256 {
+        if uri[i] {
+            t[i] = URI_PLAIN;
+        }
+        i += 1;
+    }
+    t[b'@' as usize] = URI_AT;
+    t[b':' as usize] = URI_COLON;
+    t[b';' as usize] = URI_SEMI;
+    t[b'?' as usize] = URI_QUERY;
+    t
+}
+
+/// URI byte classes for the one-pass SIP-URI scan.
+static URI_CLASS: [u8; 256] = uri_class_table();
+
+/// The class of a URI byte: [`URI_INVALID`], [`URI_PLAIN`] or a delimiter.
+#[inline]
+pub(crate) fn uri_class(b: u8) -> u8 {
+    URI_CLASS[b as usize]
+}
+
 /// RFC 3261 §25.1 `hostname` characters (`alphanum / "-" / "."`), plus `_` which deployed
 /// software uses in host names (RFC 2181 §11 allows it in DNS labels).
 static HOST: [bool; 256] = table(true, b"-._");
@@ -75,6 +115,41 @@ pub(crate) fn is_param_value(b: u8) -> bool {
 #[inline]
 pub(crate) fn is_lws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\r' | b'\n')
+}
+
+/// Up to 8 bytes of `s` from `at` as a little-endian word, zero-padded.
+#[inline(always)]
+fn word(s: &[u8], at: usize, len: usize) -> u64 {
+    let mut w = [0u8; 8];
+    if let (Some(dst), Some(src)) = (w.get_mut(..len), s.get(at..at + len)) {
+        dst.copy_from_slice(src);
+    }
+    u64::from_le_bytes(w)
+}
+
+/// Whether `name` equals `lower` ignoring ASCII case, where `lower` holds lowercase letters
+/// and bytes below 0x40 only (digits, `-`, `.`, `/`...).
+///
+/// The length is a compile-time constant, so this is a few word loads and compares rather
+/// than a byte loop: a letter position compares `x | 0x20` (which equals a lowercase letter
+/// exactly when `x` is that letter in either case), any other position compares exactly.
+#[inline(always)]
+pub(crate) fn eq_lower<const N: usize>(name: &[u8], lower: &[u8; N]) -> bool {
+    if name.len() != N {
+        return false;
+    }
+    let mut i = 0;
+    while i < N {
+        let len = if N - i < 8 { N - i } else { 8 };
+        let l = word(lower, i, len);
+        // 0x20 in each byte whose canonical form is a letter (bit 0x40 set), else 0.
+        let mask = (l & 0x4040_4040_4040_4040) >> 1;
+        if word(name, i, len) | mask != l {
+            return false;
+        }
+        i += 8;
+    }
+    true
 }
 
 /// Whether every byte of a non-empty slice is a `token` character.
@@ -116,7 +191,14 @@ pub(crate) fn trim_lws(s: &[u8]) -> &[u8] {
 /// `s` (a `str`) without leading and trailing LWS.
 #[inline]
 pub(crate) fn trim_lws_str(s: &str) -> &str {
-    s.trim_matches(|c: char| matches!(c, ' ' | '\t' | '\r' | '\n'))
+    let b = s.as_bytes();
+    let start = skip_lws(b, 0);
+    let mut end = b.len();
+    while end > start && b.get(end - 1).is_some_and(|&c| is_lws(c)) {
+        end -= 1;
+    }
+    // Both ends are next to ASCII bytes (or the string ends), so they are char boundaries.
+    s.get(start..end).unwrap_or(s)
 }
 
 /// Parses `1*DIGIT` as a `u64`, `None` on an empty string, a non-digit or overflow.

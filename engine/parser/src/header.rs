@@ -2,6 +2,8 @@
 
 use std::ops::Range;
 
+use crate::chars::eq_lower;
+
 /// A header field name, with compact forms resolved (RFC 3261 §7.3.3, §20).
 ///
 /// Unknown names are [`HeaderName::Other`]; [`crate::Header::raw_name`] keeps the spelling.
@@ -167,20 +169,6 @@ const fn compact_table() -> [HeaderName; 256] {
     t
 }
 
-/// Whether `name` equals `lower` (lowercase letters and `-` only) ignoring ASCII case.
-///
-/// `x | 0x20 == y` holds exactly for `x == y` or `x` the upper-case letter of `y`, except that
-/// CR (0x0D) would match `-` (0x2D), which the `x > 0x20` test excludes. Cheaper than
-/// `eq_ignore_ascii_case`, which lowercases both sides.
-#[inline]
-fn eq_lower(name: &[u8], lower: &[u8]) -> bool {
-    name.len() == lower.len()
-        && name
-            .iter()
-            .zip(lower)
-            .all(|(&x, &y)| x | 0x20 == y && x > 0x20)
-}
-
 /// Compact form letter → header (RFC 3261 §7.3.3).
 static COMPACT: [HeaderName; 256] = compact_table();
 
@@ -191,52 +179,53 @@ impl HeaderName {
         match name {
             [c] => COMPACT[*c as usize],
             [first, ..] => {
-                // Dispatch on length and first letter, then one or two full comparisons:
-                // this runs for every header line, so no scan over the whole table.
-                let candidates: &[(&str, Self)] = match (name.len(), first.to_ascii_lowercase()) {
-                    (2, b't') => &[("to", Self::To)],
-                    (3, b'v') => &[("via", Self::Via)],
-                    (4, b'f') => &[("from", Self::From)],
-                    (4, b'c') => &[("cseq", Self::CSeq)],
-                    (4, b'd') => &[("date", Self::Date)],
-                    (4, b'p') => &[("path", Self::Path)],
-                    (5, b'r') => &[("route", Self::Route)],
-                    (5, b'a') => &[("allow", Self::Allow)],
-                    (5, b'e') => &[("event", Self::Event)],
-                    (6, b's') => &[("server", Self::Server)],
-                    (6, b'a') => &[("accept", Self::Accept)],
-                    (7, b'c') => &[("call-id", Self::CallId), ("contact", Self::Contact)],
-                    (7, b'e') => &[("expires", Self::Expires)],
-                    (7, b'r') => &[("require", Self::Require)],
-                    (7, b's') => &[("subject", Self::Subject)],
-                    (8, b'r') => &[("refer-to", Self::ReferTo)],
-                    (8, b'i') => &[("identity", Self::Identity)],
-                    (9, b's') => &[("supported", Self::Supported)],
-                    (10, b'u') => &[("user-agent", Self::UserAgent)],
-                    (11, b'u') => &[("unsupported", Self::Unsupported)],
-                    (11, b'r') => &[("referred-by", Self::ReferredBy)],
-                    (12, b'm') => &[("max-forwards", Self::MaxForwards)],
-                    (12, b'c') => &[("content-type", Self::ContentType)],
-                    (12, b'r') => &[("record-route", Self::RecordRoute)],
-                    (12, b'a') => &[("allow-events", Self::AllowEvents)],
-                    (13, b'a') => &[("authorization", Self::Authorization)],
-                    (13, b'p') => &[("proxy-require", Self::ProxyRequire)],
-                    (13, b'i') => &[("identity-info", Self::IdentityInfo)],
-                    (14, b'c') => &[("content-length", Self::ContentLength)],
-                    (14, b'a') => &[("accept-contact", Self::AcceptContact)],
-                    (14, b'r') => &[("reject-contact", Self::RejectContact)],
-                    (15, b's') => &[("session-expires", Self::SessionExpires)],
-                    (16, b'w') => &[("www-authenticate", Self::WwwAuthenticate)],
-                    (16, b'c') => &[("content-encoding", Self::ContentEncoding)],
-                    (18, b'p') => &[("proxy-authenticate", Self::ProxyAuthenticate)],
-                    (19, b'p') => &[("proxy-authorization", Self::ProxyAuthorization)],
-                    (19, b'r') => &[("request-disposition", Self::RequestDisposition)],
-                    _ => &[],
-                };
-                candidates
-                    .iter()
-                    .find(|(n, _)| eq_lower(name, n.as_bytes()))
-                    .map_or(Self::Other, |&(_, h)| h)
+                // Dispatch on length and first letter, then one fixed-size comparison: this
+                // runs for every header line.
+                match (name.len(), first | 0x20) {
+                    (2, b't') if eq_lower(name, b"to") => Self::To,
+                    (3, b'v') if eq_lower(name, b"via") => Self::Via,
+                    (4, b'f') if eq_lower(name, b"from") => Self::From,
+                    (4, b'c') if eq_lower(name, b"cseq") => Self::CSeq,
+                    (4, b'd') if eq_lower(name, b"date") => Self::Date,
+                    (4, b'p') if eq_lower(name, b"path") => Self::Path,
+                    (5, b'r') if eq_lower(name, b"route") => Self::Route,
+                    (5, b'a') if eq_lower(name, b"allow") => Self::Allow,
+                    (5, b'e') if eq_lower(name, b"event") => Self::Event,
+                    (6, b's') if eq_lower(name, b"server") => Self::Server,
+                    (6, b'a') if eq_lower(name, b"accept") => Self::Accept,
+                    (7, b'c') if eq_lower(name, b"call-id") => Self::CallId,
+                    (7, b'c') if eq_lower(name, b"contact") => Self::Contact,
+                    (7, b'e') if eq_lower(name, b"expires") => Self::Expires,
+                    (7, b'r') if eq_lower(name, b"require") => Self::Require,
+                    (7, b's') if eq_lower(name, b"subject") => Self::Subject,
+                    (8, b'r') if eq_lower(name, b"refer-to") => Self::ReferTo,
+                    (8, b'i') if eq_lower(name, b"identity") => Self::Identity,
+                    (9, b's') if eq_lower(name, b"supported") => Self::Supported,
+                    (10, b'u') if eq_lower(name, b"user-agent") => Self::UserAgent,
+                    (11, b'u') if eq_lower(name, b"unsupported") => Self::Unsupported,
+                    (11, b'r') if eq_lower(name, b"referred-by") => Self::ReferredBy,
+                    (12, b'm') if eq_lower(name, b"max-forwards") => Self::MaxForwards,
+                    (12, b'c') if eq_lower(name, b"content-type") => Self::ContentType,
+                    (12, b'r') if eq_lower(name, b"record-route") => Self::RecordRoute,
+                    (12, b'a') if eq_lower(name, b"allow-events") => Self::AllowEvents,
+                    (13, b'a') if eq_lower(name, b"authorization") => Self::Authorization,
+                    (13, b'p') if eq_lower(name, b"proxy-require") => Self::ProxyRequire,
+                    (13, b'i') if eq_lower(name, b"identity-info") => Self::IdentityInfo,
+                    (14, b'c') if eq_lower(name, b"content-length") => Self::ContentLength,
+                    (14, b'a') if eq_lower(name, b"accept-contact") => Self::AcceptContact,
+                    (14, b'r') if eq_lower(name, b"reject-contact") => Self::RejectContact,
+                    (15, b's') if eq_lower(name, b"session-expires") => Self::SessionExpires,
+                    (16, b'w') if eq_lower(name, b"www-authenticate") => Self::WwwAuthenticate,
+                    (16, b'c') if eq_lower(name, b"content-encoding") => Self::ContentEncoding,
+                    (18, b'p') if eq_lower(name, b"proxy-authenticate") => Self::ProxyAuthenticate,
+                    (19, b'p') if eq_lower(name, b"proxy-authorization") => {
+                        Self::ProxyAuthorization
+                    }
+                    (19, b'r') if eq_lower(name, b"request-disposition") => {
+                        Self::RequestDisposition
+                    }
+                    _ => Self::Other,
+                }
             }
             [] => Self::Other,
         }

@@ -116,6 +116,9 @@ impl Version {
     /// Parses `SIP/x.y` ("SIP" is case-insensitive, RFC 3261 §7.1). `None` if malformed or if
     /// a number does not fit in a `u8`.
     pub fn from_bytes(b: &[u8]) -> Option<Self> {
+        if crate::chars::eq_lower(b, b"sip/2.0") {
+            return Some(Self::SIP_2_0);
+        }
         if !b.get(..4)?.eq_ignore_ascii_case(b"SIP/") {
             return None;
         }

@@ -2,7 +2,10 @@
 
 use bumpalo::Bump;
 
-use crate::chars::{is_host, is_uri, parse_port};
+use crate::chars::{
+    is_host, is_uri, parse_port, uri_class, URI_AT, URI_COLON, URI_INVALID, URI_PLAIN, URI_QUERY,
+    URI_SEMI,
+};
 use crate::error::ParseError;
 
 /// A URI scheme (RFC 3261 §19.1.1, RFC 3966 §3).
@@ -63,6 +66,23 @@ impl<'b> Uri<'b> {
     /// ```
     pub fn parse(s: &'b str) -> Result<Self, ParseError> {
         let b = s.as_bytes();
+        // Fast path for the common `sip:` (any case).
+        if let Some([s0, s1, s2, b':']) = b.get(..4) {
+            if (s0 | 0x20, s1 | 0x20, s2 | 0x20) == (b's', b'i', b'p') {
+                let mut uri = Self {
+                    scheme: Scheme::Sip,
+                    user: None,
+                    password: None,
+                    host: "",
+                    port: None,
+                    params: "",
+                    headers: "",
+                    raw: s,
+                };
+                uri.parse_sip(s.get(4..).ok_or(ParseError::BadUri)?)?;
+                return Ok(uri);
+            }
+        }
         // scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )
         if !b.first().is_some_and(u8::is_ascii_alphabetic) {
             return Err(ParseError::BadUri);
@@ -127,18 +147,18 @@ impl<'b> Uri<'b> {
         // §3.1.1.2, §3.1.1.9). Delimiters seen before it belong to the userinfo.
         let (mut at, mut colon, mut semi, mut query) = (None, None, None, None);
         for (k, &c) in b.iter().enumerate() {
-            if !is_uri(c) {
-                return Err(ParseError::BadUri);
-            }
-            match c {
-                b'@' if at.is_none() => {
+            // One table load classifies the byte; plain URI characters take the first arm.
+            match uri_class(c) {
+                URI_PLAIN => {}
+                URI_AT if at.is_none() => {
                     at = Some(k);
                     semi = None;
                     query = None;
                 }
-                b':' if colon.is_none() && at.is_none() => colon = Some(k),
-                b';' if semi.is_none() && query.is_none() => semi = Some(k),
-                b'?' if query.is_none() => query = Some(k),
+                URI_COLON if colon.is_none() && at.is_none() => colon = Some(k),
+                URI_SEMI if semi.is_none() && query.is_none() => semi = Some(k),
+                URI_QUERY if query.is_none() => query = Some(k),
+                URI_INVALID => return Err(ParseError::BadUri),
                 _ => {}
             }
         }

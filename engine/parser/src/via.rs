@@ -13,8 +13,8 @@
 use std::ops::Range;
 
 use crate::chars::{
-    is_host, is_lws, is_param_value, is_token, parse_port, parse_u64, quoted_len, run_while,
-    skip_lws,
+    eq_lower, is_host, is_lws, is_param_value, is_token, parse_port, parse_u64, quoted_len,
+    run_while, skip_lws,
 };
 use crate::error::ParseError;
 use crate::proto::Proto;
@@ -108,17 +108,21 @@ fn via_parm(
     let b = s.as_bytes();
     let sub = |r: Range<usize>| s.get(r).ok_or(ParseError::BadVia);
     let start = i;
-    // sent-protocol
-    let name_end = token_end(b, i);
-    if name_end == i {
-        return Err(ParseError::BadVia);
-    }
-    let i = expect_sep(b, name_end, b'/')?;
-    let ver_end = token_end(b, i);
-    if ver_end == i {
-        return Err(ParseError::BadVia);
-    }
-    let i = expect_sep(b, ver_end, b'/')?;
+    // sent-protocol; `SIP/2.0/` without LWS is the common case and needs no token scans.
+    let i = if b.get(i..i + 8).is_some_and(|p| eq_lower(p, b"sip/2.0/")) {
+        skip_lws(b, i + 8)
+    } else {
+        let name_end = token_end(b, i);
+        if name_end == i {
+            return Err(ParseError::BadVia);
+        }
+        let i = expect_sep(b, name_end, b'/')?;
+        let ver_end = token_end(b, i);
+        if ver_end == i {
+            return Err(ParseError::BadVia);
+        }
+        expect_sep(b, ver_end, b'/')?
+    };
     let tr_end = token_end(b, i);
     if tr_end == i {
         return Err(ParseError::BadVia);
@@ -220,18 +224,18 @@ fn apply_param<'b>(
     value: Option<&'b str>,
 ) -> Result<(), ParseError> {
     // Dispatch on length first: most parameters are compared against one name at most.
-    let is = |n: &str| name.eq_ignore_ascii_case(n);
-    match name.len() {
-        6 if is("branch") => via.branch = Some(value.ok_or(ParseError::BadVia)?),
-        8 if is("received") => via.received = Some(value.ok_or(ParseError::BadVia)?),
-        5 if is("rport") => {
+    let n = name.as_bytes();
+    match n.len() {
+        6 if eq_lower(n, b"branch") => via.branch = Some(value.ok_or(ParseError::BadVia)?),
+        8 if eq_lower(n, b"received") => via.received = Some(value.ok_or(ParseError::BadVia)?),
+        5 if eq_lower(n, b"rport") => {
             via.rport = Some(match value {
                 None => None,
                 Some(v) => Some(parse_port(v.as_bytes()).ok_or(ParseError::BadVia)?),
             });
         }
-        5 if is("maddr") => via.maddr = Some(value.ok_or(ParseError::BadVia)?),
-        3 if is("ttl") => {
+        5 if eq_lower(n, b"maddr") => via.maddr = Some(value.ok_or(ParseError::BadVia)?),
+        3 if eq_lower(n, b"ttl") => {
             let v = value
                 .and_then(|v| parse_u64(v.as_bytes()))
                 .ok_or(ParseError::BadVia)?;
