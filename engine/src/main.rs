@@ -2,13 +2,14 @@
 //!
 //! The binary parses Kamailio's command line, compiles the configuration once, binds one
 //! SO_REUSEPORT socket per worker and listen address, steers datagrams to the worker that owns
-//! their call (eBPF, or a hand-off over the worker mesh), and runs one pinned glommio executor
+//! their call (eBPF, or a hand-off over the worker mesh), and runs one pinned event loop
 //! per worker (ARCHITECTURE.md). Protocol logic lives in the library crates; this crate owns
 //! the I/O, the workers and the process.
 
 mod cli;
 mod listen;
 mod mesh;
+mod poller;
 mod signals;
 mod tcp;
 mod worker;
@@ -89,7 +90,6 @@ fn init_logging(debug: i32, color: bool) {
 
 fn run(cli: Cli, cfg: Config, plan: listen::Plan) -> Result<(), String> {
     signals::block_stop_signals();
-    raise_memlock();
     let workers = plan.workers;
     let bound = listen::bind_all(&plan).map_err(|e| format!("cannot bind: {e}"))?;
     let steering = listen::steer(&bound, workers, cli.steering)?;
@@ -113,10 +113,11 @@ fn run(cli: Cli, cfg: Config, plan: listen::Plan) -> Result<(), String> {
     }
     let cfg = Arc::new(cfg);
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let handles = worker::spawn_all(&cfg, bound, workers, stop.clone())?;
+    let (handles, mesh) = worker::spawn_all(&cfg, bound, workers, stop.clone())?;
     let signal = signals::wait_for_stop();
     tracing::warn!("{signal} received: stopping workers");
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    mesh.wake_all();
     let mut failed = false;
     for (i, h) in handles.into_iter().enumerate() {
         match h.join() {
@@ -139,20 +140,5 @@ fn run(cli: Cli, cfg: Config, plan: listen::Plan) -> Result<(), String> {
         Err("a worker failed".into())
     } else {
         Ok(())
-    }
-}
-
-/// io_uring needs locked memory for its rings; raise the soft limit to the hard one.
-fn raise_memlock() {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit only read/write the struct we pass.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
-            lim.rlim_cur = lim.rlim_max;
-            libc::setrlimit(libc::RLIMIT_MEMLOCK, &lim);
-        }
     }
 }

@@ -1,36 +1,39 @@
-//! One worker per core: a glommio executor pinned with core_affinity, owning its sockets, its
-//! router (compiled script, arena, counters) and its stream connections. Nothing here is shared
-//! with other workers except through the mesh and the connection registry.
+//! One worker per core: a thread pinned with core_affinity running a level-triggered epoll loop
+//! that owns its sockets, its router (compiled script, arena, counters) and its stream
+//! connections. Nothing is shared with other workers except through the mesh (a bounded channel
+//! and an eventfd per worker) and the connection registry.
+//!
+//! Per wake-up a worker drains each ready UDP socket with `recvmmsg`, routes every datagram, and
+//! sends what routing produced with one `sendmmsg` per socket: no future, no allocation and no
+//! extra system call per datagram (ARCHITECTURE.md §7).
 
 use crate::listen::Bound;
 use crate::mesh::{CoreMsg, MESH_CAPACITY};
-use crate::tcp::{self, ConnRegistry, Conns};
+use crate::poller::{Poller, Ready, Waker, READ};
+use crate::tcp::{ConnRegistry, Conns};
+use crossbeam_channel::{Receiver, Sender, TrySendError};
 use ferrosip_parser::Proto;
-use ferrosip_routing::api::{Inbound, Transmit, WorkerEnv};
+use ferrosip_routing::api::{Inbound, LocalSocket, Transmit, WorkerEnv};
 use ferrosip_routing::cfg::Config;
 use ferrosip_routing::sip::Router;
 use ferrosip_transports::callid::find_call_id;
 use ferrosip_transports::steer::owner_of;
 use ferrosip_transports::udp::{send_batch, RecvBatch, RECV_BATCH};
-use glommio::channels::channel_mesh::{Full, MeshBuilder, Senders};
-use glommio::{LocalExecutorBuilder, Placement};
-use std::cell::RefCell;
 use std::fmt;
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, IntoRawFd};
-use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::os::fd::{AsFd, AsRawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-/// Memory glommio registers for its io_uring buffers per worker (it needs locked memory).
-const IO_MEMORY: usize = 512 << 10;
+/// Token of the worker's waker in its epoll set.
+pub(crate) const WAKE_TOKEN: u64 = u64::MAX;
 
-/// How often a worker looks at the stop flag.
-const STOP_POLL: Duration = Duration::from_millis(100);
+/// Tokens of stream connections start here (listen sockets use their index).
+pub(crate) const CONN_BASE: u64 = 1 << 32;
 
-/// How long a stopping worker waits for queued stream writes.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+/// Longest sleep in `epoll_wait`: bounds how late idle connections are closed.
+const TICK: Duration = Duration::from_millis(500);
 
 /// Per-worker counters, printed when the worker stops.
 #[derive(Default, Debug, Clone)]
@@ -49,7 +52,7 @@ pub(crate) struct WorkerStats {
     pub(crate) sent: u64,
     /// Sends that failed (socket buffer full, no route, no connection).
     pub(crate) send_failed: u64,
-    /// Router counters.
+    /// Router counters, rendered.
     pub(crate) router: String,
 }
 
@@ -70,190 +73,205 @@ impl fmt::Display for WorkerStats {
     }
 }
 
-/// Everything one worker owns, shared among its tasks (single thread: `Rc`/`RefCell`, and no
-/// borrow is ever held across an `.await`).
+/// The channel into each worker, and the eventfd that wakes it.
+pub(crate) struct Mesh {
+    inboxes: Vec<Sender<CoreMsg>>,
+    wakers: Vec<Arc<Waker>>,
+}
+
+impl Mesh {
+    /// Wakes every worker (used to make them see the stop flag).
+    pub(crate) fn wake_all(&self) {
+        for w in &self.wakers {
+            w.wake();
+        }
+    }
+}
+
+/// Everything one worker owns. Single-threaded: plain `&mut self`, no locks.
 pub(crate) struct Worker {
-    me: std::rc::Weak<Worker>,
     pub(crate) id: usize,
     pub(crate) workers: usize,
-    router: RefCell<Router>,
+    router: Router,
+    pub(crate) sockets: Vec<LocalSocket>,
     /// UDP sockets by listen-socket index.
-    udp: Vec<(usize, Rc<glommio::net::UdpSocket>)>,
-    pub(crate) sockets: Vec<ferrosip_routing::api::LocalSocket>,
-    senders: Option<Senders<CoreMsg>>,
-    /// Mesh peer id of each worker.
-    peer_ids: Vec<usize>,
-    pub(crate) conns: RefCell<Conns>,
+    udp: Vec<(usize, std::net::UdpSocket)>,
+    /// TCP listeners by listen-socket index.
+    pub(crate) listeners: Vec<(usize, std::net::TcpListener)>,
+    pub(crate) poller: Poller,
+    waker: Arc<Waker>,
+    inbox: Receiver<CoreMsg>,
+    mesh: Arc<Mesh>,
+    pub(crate) conns: Conns,
     pub(crate) registry: Arc<ConnRegistry>,
-    pub(crate) stats: RefCell<WorkerStats>,
-    out: RefCell<Vec<Transmit>>,
+    pub(crate) stats: WorkerStats,
+    out: Vec<Transmit>,
+    /// Receive buffers (taken out while their datagrams are routed).
+    batch: Option<Box<RecvBatch>>,
     pub(crate) tcp_lifetime: Duration,
     pub(crate) tcp_max_conns: usize,
 }
 
-/// Starts every worker thread; each returns its counters when it stops.
+/// Starts every worker thread; each returns its counters when it stops. The returned mesh
+/// wakes them.
+#[allow(clippy::type_complexity)]
 pub(crate) fn spawn_all(
     cfg: &Arc<Config>,
     bound: Bound,
     workers: usize,
     stop: Arc<AtomicBool>,
-) -> Result<Vec<std::thread::JoinHandle<Result<WorkerStats, String>>>, String> {
+) -> Result<
+    (
+        Vec<std::thread::JoinHandle<Result<WorkerStats, String>>>,
+        Arc<Mesh>,
+    ),
+    String,
+> {
     let cores = core_affinity::get_core_ids().unwrap_or_default();
-    let mesh: MeshBuilder<CoreMsg, Full> = MeshBuilder::full(workers, MESH_CAPACITY);
-    // glommio numbers mesh peers in the order they join; this maps worker ids onto them.
-    let peers: Arc<Vec<AtomicUsize>> =
-        Arc::new((0..workers).map(|_| AtomicUsize::new(usize::MAX)).collect());
     let registry = Arc::new(ConnRegistry::default());
-    let sockets = bound.sockets.clone();
+    let mut inboxes = Vec::new();
+    let mut receivers = Vec::new();
+    let mut wakers = Vec::new();
+    for _ in 0..workers {
+        let (tx, rx) = crossbeam_channel::bounded(MESH_CAPACITY);
+        inboxes.push(tx);
+        receivers.push(rx);
+        wakers.push(Arc::new(Waker::new().map_err(|e| format!("eventfd: {e}"))?));
+    }
+    let mesh = Arc::new(Mesh { inboxes, wakers });
     let mut handles = Vec::with_capacity(workers);
-    for (id, socks) in bound.per_worker.into_iter().enumerate() {
+    for ((id, socks), inbox) in bound.per_worker.into_iter().enumerate().zip(receivers) {
         let core = if cores.is_empty() {
             None
         } else {
             Some(cores[id % cores.len()])
         };
-        let cfg = cfg.clone();
+        let env = WorkerEnv {
+            worker: id,
+            workers,
+            sockets: bound.sockets.clone(),
+        };
+        let router = Router::new(cfg, env);
+        let mut w = Worker::new(
+            id,
+            workers,
+            router,
+            bound.sockets.clone(),
+            socks,
+            inbox,
+            &mesh,
+        )?;
+        w.registry = registry.clone();
+        w.tcp_lifetime = Duration::from_secs(u64::from(cfg.core.tcp_connection_lifetime.max(1)));
+        w.tcp_max_conns = (cfg.core.tcp_max_connections as usize / workers).max(16);
         let stop = stop.clone();
-        let mesh = mesh.clone();
-        let registry = registry.clone();
-        let sockets = sockets.clone();
-        let peers = peers.clone();
         let h = std::thread::Builder::new()
             .name(format!("worker-{id}"))
             .spawn(move || {
                 if let Some(core) = core {
                     core_affinity::set_for_current(core);
                 }
-                let ex = LocalExecutorBuilder::new(Placement::Unbound)
-                    .name(&format!("worker-{id}"))
-                    .io_memory(IO_MEMORY)
-                    .make()
-                    .map_err(|e| format!("cannot start executor: {e}"))?;
-                ex.run(run_worker(
-                    id, workers, cfg, sockets, socks, mesh, peers, registry, stop,
-                ))
+                w.run(&stop)
             })
             .map_err(|e| format!("cannot spawn worker {id}: {e}"))?;
         handles.push(h);
     }
-    Ok(handles)
+    Ok((handles, mesh))
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn run_worker(
-    id: usize,
-    workers: usize,
-    cfg: Arc<Config>,
-    sockets: Vec<ferrosip_routing::api::LocalSocket>,
-    socks: Vec<(usize, socket2::Socket)>,
-    mesh: MeshBuilder<CoreMsg, Full>,
-    peers: Arc<Vec<AtomicUsize>>,
-    registry: Arc<ConnRegistry>,
-    stop: Arc<AtomicBool>,
-) -> Result<WorkerStats, String> {
-    let (senders, mut receivers) = if workers > 1 {
-        let (s, r) = mesh
-            .join()
-            .await
-            .map_err(|_| "cannot join the worker mesh".to_string())?;
-        peers[id].store(s.peer_id(), Ordering::Release);
-        // Every worker must know every other's mesh peer id before the first hand-off.
-        while peers
-            .iter()
-            .any(|p| p.load(Ordering::Acquire) == usize::MAX)
-        {
-            glommio::timer::sleep(Duration::from_millis(1)).await;
-        }
-        (Some(s), Some(r))
-    } else {
-        (None, None)
-    };
-    let peer_ids: Vec<usize> = peers.iter().map(|p| p.load(Ordering::Acquire)).collect();
-    let env = WorkerEnv {
-        worker: id,
-        workers,
-        sockets: sockets.clone(),
-    };
-    let router = Router::new(&cfg, env);
-    let mut udp = Vec::new();
-    let mut listeners = Vec::new();
-    for (idx, s) in socks {
-        match sockets[idx].proto {
-            Proto::Udp => {
-                // SAFETY: the fd comes from a socket we own and give up here; glommio takes it over.
-                let g = unsafe { glommio::net::UdpSocket::from_raw_fd(s.into_raw_fd()) };
-                udp.push((idx, Rc::new(g)));
+impl Worker {
+    fn new(
+        id: usize,
+        workers: usize,
+        router: Router,
+        sockets: Vec<LocalSocket>,
+        socks: Vec<(usize, socket2::Socket)>,
+        inbox: Receiver<CoreMsg>,
+        mesh: &Arc<Mesh>,
+    ) -> Result<Self, String> {
+        let poller = Poller::new(256).map_err(|e| format!("epoll: {e}"))?;
+        let waker = mesh.wakers[id].clone();
+        poller
+            .add(waker.raw_fd(), READ, WAKE_TOKEN)
+            .map_err(|e| format!("epoll: {e}"))?;
+        let mut udp = Vec::new();
+        let mut listeners = Vec::new();
+        for (idx, s) in socks {
+            poller
+                .add(s.as_raw_fd(), READ, idx as u64)
+                .map_err(|e| format!("epoll: {e}"))?;
+            match sockets[idx].proto {
+                Proto::Udp => udp.push((idx, std::net::UdpSocket::from(s))),
+                _ => listeners.push((idx, std::net::TcpListener::from(s))),
             }
-            _ => listeners.push((idx, s)),
         }
+        Ok(Self {
+            id,
+            workers,
+            router,
+            sockets,
+            udp,
+            listeners,
+            poller,
+            waker,
+            inbox,
+            mesh: mesh.clone(),
+            conns: Conns::default(),
+            registry: Arc::new(ConnRegistry::default()),
+            stats: WorkerStats::default(),
+            out: Vec::with_capacity(64),
+            batch: Some(Box::new(RecvBatch::new())),
+            tcp_lifetime: Duration::from_secs(120),
+            tcp_max_conns: 1024,
+        })
     }
-    let worker = Rc::new_cyclic(|me| Worker {
-        me: me.clone(),
-        id,
-        workers,
-        router: RefCell::new(router),
-        udp,
-        sockets,
-        senders,
-        peer_ids,
-        conns: RefCell::new(Conns::default()),
-        registry,
-        stats: RefCell::new(WorkerStats::default()),
-        out: RefCell::new(Vec::with_capacity(64)),
-        tcp_lifetime: Duration::from_secs(u64::from(cfg.core.tcp_connection_lifetime.max(1))),
-        tcp_max_conns: (cfg.core.tcp_max_connections as usize / workers).max(16),
-    });
-    let mut tasks = Vec::new();
-    for (idx, sock) in worker.udp.clone() {
-        tasks.push(glommio::spawn_local(udp_loop(worker.clone(), idx, sock)));
-    }
-    for (idx, l) in listeners {
-        tasks.push(glommio::spawn_local(tcp::accept_loop(
-            worker.clone(),
-            idx,
-            l,
-        )));
-    }
-    if let Some(r) = receivers.as_mut() {
-        for (_, rx) in r.streams() {
-            let w = worker.clone();
-            tasks.push(glommio::spawn_local(async move {
-                while let Some(msg) = rx.recv().await {
-                    w.on_mesh(msg);
-                }
-            }));
-        }
-    }
-    while !stop.load(Ordering::Relaxed) {
-        glommio::timer::sleep(STOP_POLL).await;
-    }
-    // Stop receiving, then let queued stream writes go out.
-    for t in tasks {
-        drop(t.cancel());
-    }
-    let deadline = std::time::Instant::now() + DRAIN_TIMEOUT;
-    while worker.conns.borrow().pending_writes() > 0 && std::time::Instant::now() < deadline {
-        glommio::timer::sleep(Duration::from_millis(10)).await;
-    }
-    let mut stats = worker.stats.borrow().clone();
-    stats.router = format!("{:?}", worker.router.borrow().stats());
-    Ok(stats)
-}
 
-/// Drains one UDP socket: wait until it is readable (one io_uring operation per wake-up), then
-/// take every ready datagram with `recvmmsg` and send the results with `sendmmsg`.
-async fn udp_loop(w: Rc<Worker>, idx: usize, sock: Rc<glommio::net::UdpSocket>) {
-    let mut batch = RecvBatch::new();
-    let mut probe = [0u8; 1];
-    // SAFETY: the socket is owned by `sock`, which outlives this borrow (held by this task).
-    let fd = unsafe { BorrowedFd::borrow_raw(sock.as_raw_fd()) };
-    loop {
-        if sock.peek_from(&mut probe).await.is_err() {
-            // A queued socket error (e.g. ICMP); the next peek returns data or waits.
-            glommio::yield_if_needed().await;
+    /// The event loop: until `stop` is set, wait for readiness and handle it.
+    fn run(mut self, stop: &AtomicBool) -> Result<WorkerStats, String> {
+        let mut ready: Vec<Ready> = Vec::with_capacity(256);
+        let mut last_sweep = Instant::now();
+        while !stop.load(Ordering::Relaxed) {
+            self.poller
+                .wait(TICK, &mut ready)
+                .map_err(|e| format!("epoll_wait: {e}"))?;
+            for r in ready.iter().copied() {
+                match r.token {
+                    WAKE_TOKEN => {
+                        self.waker.reset();
+                        self.drain_inbox();
+                    }
+                    t if t >= CONN_BASE => crate::tcp::on_conn_event(&mut self, t - CONN_BASE, r),
+                    t => {
+                        let idx = t as usize;
+                        if self.sockets.get(idx).map(|s| s.proto) == Some(Proto::Udp) {
+                            self.drain_udp(idx);
+                        } else {
+                            crate::tcp::accept_all(&mut self, idx);
+                        }
+                    }
+                }
+            }
+            if last_sweep.elapsed() >= TICK {
+                last_sweep = Instant::now();
+                crate::tcp::close_idle(&mut self, last_sweep);
+            }
         }
+        crate::tcp::drain_writes(&mut self, Duration::from_secs(2));
+        let mut stats = self.stats.clone();
+        stats.router = format!("{:?}", self.router.stats());
+        Ok(stats)
+    }
+
+    /// Takes every ready datagram from one UDP socket (a short batch means it is drained).
+    fn drain_udp(&mut self, idx: usize) {
+        let Some(pos) = self.udp.iter().position(|(i, _)| *i == idx) else {
+            return;
+        };
+        let Some(mut batch) = self.batch.take() else {
+            return;
+        };
         loop {
-            let n = match batch.recv(fd) {
+            let n = match batch.recv(self.udp[pos].1.as_fd()) {
                 Ok(n) => n,
                 Err(e) => {
                     tracing::debug!("udp receive error: {e}");
@@ -263,30 +281,22 @@ async fn udp_loop(w: Rc<Worker>, idx: usize, sock: Rc<glommio::net::UdpSocket>) 
             if n == 0 {
                 break;
             }
-            w.stats.borrow_mut().received += n as u64;
+            self.stats.received += n as u64;
             for i in 0..n {
                 if let Some((data, src)) = batch.get(i) {
-                    w.on_datagram(data, src, idx);
+                    self.on_datagram(data, src, idx);
                 }
             }
-            w.flush();
+            self.flush();
             if n < RECV_BATCH {
                 break;
             }
         }
-    }
-}
-
-impl Worker {
-    /// A strong handle to this worker, for tasks it spawns.
-    pub(crate) fn rc(&self) -> Rc<Self> {
-        self.me
-            .upgrade()
-            .expect("a worker is alive while its methods run")
+        self.batch = Some(batch);
     }
 
     /// A datagram from one of our sockets: hand it to its owner, or route it here.
-    fn on_datagram(&self, data: &[u8], src: SocketAddr, local: usize) {
+    fn on_datagram(&mut self, data: &[u8], src: SocketAddr, local: usize) {
         if self.workers > 1 {
             if let Some(ci) = find_call_id(data) {
                 let owner = owner_of(ci, self.workers);
@@ -306,26 +316,33 @@ impl Worker {
         self.route(data, src, local, Proto::Udp, None);
     }
 
-    /// Sends a message to another worker; counts it, or the drop when its channel is full.
-    pub(crate) fn hand_off(&self, owner: usize, msg: CoreMsg) {
-        let (Some(senders), Some(&peer)) = (&self.senders, self.peer_ids.get(owner)) else {
+    /// Sends a message to another worker and wakes it; counts it, or the drop when its
+    /// channel is full.
+    pub(crate) fn hand_off(&mut self, owner: usize, msg: CoreMsg) {
+        let Some(tx) = self.mesh.inboxes.get(owner) else {
             return;
         };
-        let mut st = self.stats.borrow_mut();
-        match senders.try_send_to(peer, msg) {
-            Ok(()) => st.handed_off += 1,
-            Err(_) => st.mesh_drops += 1,
+        match tx.try_send(msg) {
+            Ok(()) => {
+                self.stats.handed_off += 1;
+                self.mesh.wakers[owner].wake();
+            }
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                self.stats.mesh_drops += 1
+            }
         }
     }
 
-    fn on_mesh(&self, msg: CoreMsg) {
-        match msg {
-            CoreMsg::Datagram { data, src, local } => {
-                self.stats.borrow_mut().from_mesh += 1;
-                self.route(&data, src, local, Proto::Udp, None);
-            }
-            CoreMsg::StreamSend { dst, data } => {
-                tcp::send_local_or_connect(self, dst, None, data);
+    fn drain_inbox(&mut self) {
+        while let Ok(msg) = self.inbox.try_recv() {
+            match msg {
+                CoreMsg::Datagram { data, src, local } => {
+                    self.stats.from_mesh += 1;
+                    self.route(&data, src, local, Proto::Udp, None);
+                }
+                CoreMsg::StreamSend { dst, data } => {
+                    crate::tcp::send_local_or_connect(self, dst, None, data);
+                }
             }
         }
         self.flush();
@@ -333,7 +350,7 @@ impl Worker {
 
     /// Runs one message through the router; its transmits are queued for [`Worker::flush`].
     pub(crate) fn route(
-        &self,
+        &mut self,
         data: &[u8],
         src: SocketAddr,
         local: usize,
@@ -346,7 +363,7 @@ impl Worker {
                 .unwrap_or_default();
             tracing::trace!(target: "ferrosip::affinity", worker = self.id, call_id = %ci, "handled");
         }
-        self.stats.borrow_mut().handled += 1;
+        self.stats.handled += 1;
         let inb = Inbound {
             data,
             src,
@@ -354,75 +371,58 @@ impl Worker {
             proto,
             conn,
         };
-        let mut out = self.out.borrow_mut();
-        self.router.borrow_mut().handle(&inb, &mut out);
+        self.router.handle(&inb, &mut self.out);
     }
 
-    /// Sends everything the router queued: datagrams in one `sendmmsg` per socket, stream
+    /// Sends everything the router queued: datagrams with one `sendmmsg` per socket, stream
     /// messages on their connections.
-    pub(crate) fn flush(&self) {
-        let mut out = std::mem::take(&mut *self.out.borrow_mut());
-        if out.is_empty() {
-            *self.out.borrow_mut() = out;
+    pub(crate) fn flush(&mut self) {
+        if self.out.is_empty() {
             return;
         }
-        let mut sent = 0u64;
-        let mut failed = 0u64;
+        let mut out = std::mem::take(&mut self.out);
+        let (mut sent, mut failed) = (0u64, 0u64);
         for (idx, sock) in &self.udp {
-            let family_v4 = self.sockets[*idx].addr.is_ipv4();
-            let mine = |t: &Transmit| {
-                t.proto == Proto::Udp
-                    && match t.local {
-                        Some(l) if self.sockets.get(l).map(|s| s.proto) == Some(Proto::Udp) => {
-                            l == *idx
-                        }
-                        _ => {
-                            t.dst.is_ipv4() == family_v4
-                                && self.first_udp(t.dst.is_ipv4()) == Some(*idx)
-                        }
-                    }
-            };
-            if !out.iter().any(&mine) {
+            let mut mine = out
+                .iter()
+                .filter(|t| self.udp_socket_for(t) == Some(*idx))
+                .peekable();
+            if mine.peek().is_none() {
                 continue;
             }
-            // SAFETY: `sock` is alive for the duration of this call.
-            let fd = unsafe { BorrowedFd::borrow_raw(sock.as_raw_fd()) };
-            let r = send_batch(
-                fd,
-                out.iter().filter(|t| mine(t)).map(|t| (&t.data[..], t.dst)),
-            );
+            let r = send_batch(sock.as_fd(), mine.map(|t| (&t.data[..], t.dst)));
             sent += r.sent as u64;
             failed += r.failed as u64;
         }
         for t in out.drain(..) {
             match t.proto {
-                Proto::Udp => {
-                    if self.first_udp(t.dst.is_ipv4()).is_none() {
-                        failed += 1;
-                    }
-                }
-                Proto::Tcp => tcp::send(self, t),
+                Proto::Udp if self.udp_socket_for(&t).is_some() => {}
+                Proto::Tcp => crate::tcp::send_local_or_connect(self, t.dst, t.conn, t.data),
                 _ => failed += 1,
             }
         }
-        {
-            let mut st = self.stats.borrow_mut();
-            st.sent += sent;
-            st.send_failed += failed;
-        }
-        let mut slot = self.out.borrow_mut();
-        if slot.is_empty() {
-            *slot = out;
-        } else {
-            slot.append(&mut out);
-        }
+        self.stats.sent += sent;
+        self.stats.send_failed += failed;
+        self.out = out;
     }
 
-    /// Index of the first UDP socket of an address family.
-    fn first_udp(&self, v4: bool) -> Option<usize> {
-        self.udp
-            .iter()
-            .map(|(i, _)| *i)
-            .find(|i| self.sockets[*i].addr.is_ipv4() == v4)
+    /// The UDP socket a datagram leaves from: the one routing chose if it suits the
+    /// destination's address family, else this worker's first UDP socket of that family.
+    fn udp_socket_for(&self, t: &Transmit) -> Option<usize> {
+        if t.proto != Proto::Udp {
+            return None;
+        }
+        let v4 = t.dst.is_ipv4();
+        let suits = |i: usize| {
+            self.sockets
+                .get(i)
+                .is_some_and(|s| s.proto == Proto::Udp && s.addr.is_ipv4() == v4)
+        };
+        if let Some(l) = t.local {
+            if suits(l) && self.udp.iter().any(|(i, _)| *i == l) {
+                return Some(l);
+            }
+        }
+        self.udp.iter().map(|(i, _)| *i).find(|i| suits(*i))
     }
 }

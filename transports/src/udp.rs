@@ -28,14 +28,10 @@ pub struct RecvBatch {
     count: usize,
 }
 
-impl Default for RecvBatch {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl RecvBatch {
-    /// Allocates [`RECV_BATCH`] buffers of [`MAX_DATAGRAM`] bytes.
+    /// Allocates [`RECV_BATCH`] buffers of [`MAX_DATAGRAM`] bytes (2 MiB): make one per worker
+    /// and keep it.
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         Self {
             bufs: (0..RECV_BATCH)

@@ -8,7 +8,8 @@
 //! ```
 
 use crate::chars::{
-    is_lws, is_param_value, is_token, parse_u64, quoted_len, run_while, skip_lws, trim_lws_str,
+    eq_lower, is_lws, is_param_value, is_token, parse_u64, quoted_len, run_while, skip_lws,
+    trim_lws_str,
 };
 use crate::error::ParseError;
 use crate::method::Method;
@@ -107,6 +108,7 @@ pub fn parse_name_addr_list<'b>(
 
 /// Parses one value starting at `i` (LWS allowed before it). Returns it and the index just
 /// after its last byte.
+#[inline]
 fn name_addr_at(s: &str, i: usize) -> Result<(NameAddr<'_>, usize), ParseError> {
     let b = s.as_bytes();
     let sub = |r: std::ops::Range<usize>| s.get(r).ok_or(ParseError::BadNameAddr);
@@ -182,7 +184,7 @@ fn name_addr_at(s: &str, i: usize) -> Result<(NameAddr<'_>, usize), ParseError> 
             if v_end == v {
                 return Err(ParseError::BadNameAddr);
             }
-            if sub(n..n_end)?.eq_ignore_ascii_case("tag") {
+            if eq_lower(b.get(n..n_end).unwrap_or_default(), b"tag") {
                 tag = Some(sub(v..v_end)?);
             }
             end = v_end;

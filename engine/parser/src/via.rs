@@ -99,6 +99,7 @@ fn expect_sep(b: &[u8], i: usize, sep: u8) -> Result<usize, ParseError> {
 
 /// Parses one `via-parm` at `i` (no leading LWS). Returns it and the index after its last
 /// byte (before any trailing LWS or comma).
+#[inline]
 fn via_parm(
     s: &str,
     i: usize,
@@ -185,7 +186,8 @@ fn via_parm(
         if n_end == n {
             return Err(ParseError::BadVia);
         }
-        let pname = sub(n..n_end)?;
+        // Names and values are ASCII runs, so they are only cut as `&str` when kept.
+        let pname = b.get(n..n_end).unwrap_or_default();
         end = n_end;
         let mut value = None;
         let e = skip_lws(b, n_end);
@@ -200,10 +202,10 @@ fn via_parm(
             if v_end == v {
                 return Err(ParseError::BadVia);
             }
-            value = Some(sub(v..v_end)?);
+            value = Some(v..v_end);
             end = v_end;
         }
-        apply_param(&mut via, pname, value)?;
+        apply_param(&mut via, s, pname, value)?;
     }
     if b.get(end)
         .is_some_and(|&c| !is_lws(c) && c != b',' && c != b';')
@@ -218,25 +220,33 @@ fn via_parm(
 }
 
 /// Records the well-known Via parameters (RFC 3261 §20.42, RFC 3581 §3).
+#[inline]
 fn apply_param<'b>(
     via: &mut Via<'b>,
-    name: &'b str,
-    value: Option<&'b str>,
+    s: &'b str,
+    n: &[u8],
+    value: Option<Range<usize>>,
 ) -> Result<(), ParseError> {
+    let value = || {
+        value
+            .clone()
+            .and_then(|r| s.get(r))
+            .ok_or(ParseError::BadVia)
+    };
     // Dispatch on length first: most parameters are compared against one name at most.
-    let n = name.as_bytes();
     match n.len() {
-        6 if eq_lower(n, b"branch") => via.branch = Some(value.ok_or(ParseError::BadVia)?),
-        8 if eq_lower(n, b"received") => via.received = Some(value.ok_or(ParseError::BadVia)?),
+        6 if eq_lower(n, b"branch") => via.branch = Some(value()?),
+        8 if eq_lower(n, b"received") => via.received = Some(value()?),
         5 if eq_lower(n, b"rport") => {
-            via.rport = Some(match value {
-                None => None,
-                Some(v) => Some(parse_port(v.as_bytes()).ok_or(ParseError::BadVia)?),
+            via.rport = Some(match value() {
+                Err(_) => None,
+                Ok(v) => Some(parse_port(v.as_bytes()).ok_or(ParseError::BadVia)?),
             });
         }
-        5 if eq_lower(n, b"maddr") => via.maddr = Some(value.ok_or(ParseError::BadVia)?),
+        5 if eq_lower(n, b"maddr") => via.maddr = Some(value()?),
         3 if eq_lower(n, b"ttl") => {
-            let v = value
+            let v = value()
+                .ok()
                 .and_then(|v| parse_u64(v.as_bytes()))
                 .ok_or(ParseError::BadVia)?;
             via.ttl = Some(u8::try_from(v).map_err(|_| ParseError::BadVia)?);
