@@ -14,8 +14,8 @@ use super::reply::{reply_destination, write_reply, ReplySpec, ViaFix};
 use super::resolve::Resolver;
 use super::stats::Stats;
 use super::text::{
-    fmt_u64, hex8, parse_ip, push_hex, push_ip, push_u64, same_header, split_host_port, trim_str,
-    ViaScan,
+    canonical_ip, fmt_u64, hex8, parse_ip, push_hex, push_ip, push_u64, same_header,
+    split_host_port, trim_str, ViaScan,
 };
 use crate::api::{Inbound, LocalSocket, Transmit};
 use crate::names::{Builtin, Host, Keyword, Pv, Value};
@@ -45,6 +45,9 @@ pub(crate) struct Shared {
     pub sanity: super::sanity::SanityParams,
     /// `sip_warning`: add Kamailio's debugging Warning header (code 392) to local replies.
     pub sip_warning: bool,
+    /// The sent-by text of our Via per socket, as [`Shared::write_sent_by`] writes it
+    /// (filled by [`Shared::precompute`]; empty means "format it each time").
+    pub sent_by: Vec<Vec<u8>>,
 }
 
 impl Shared {
@@ -74,6 +77,25 @@ impl Shared {
     /// Writes the address we put into our Via for socket `i`: advertised host and port, or the
     /// bound address (IPv6 in brackets, RFC 5118 §4.1).
     fn write_sent_by(&self, i: usize, out: &mut Vec<u8>) {
+        if let Some(t) = self.sent_by.get(i) {
+            out.extend_from_slice(t);
+            return;
+        }
+        self.format_sent_by(i, out);
+    }
+
+    /// Formats the per-socket texts that do not change per message.
+    pub(crate) fn precompute(&mut self) {
+        self.sent_by = (0..self.sockets.len())
+            .map(|i| {
+                let mut t = Vec::new();
+                self.format_sent_by(i, &mut t);
+                t
+            })
+            .collect();
+    }
+
+    fn format_sent_by(&self, i: usize, out: &mut Vec<u8>) {
         let Some(s) = self.sockets.get(i) else { return };
         match &s.advertise {
             Some((h, p)) => {
@@ -642,7 +664,15 @@ impl<'m, 'r> MsgCtx<'m, 'r> {
         // received / rport on the received top Via (RFC 3261 §18.2.1, RFC 3581 §4).
         if let Some(top) = m.top_via() {
             let top_deleted = deleted(top.header_index);
-            if let Some(v) = buf.get(top.span.clone()).filter(|_| !top_deleted) {
+            // Nothing to add when the sent-by host is the source address and there is no
+            // rport (ViaFix::for_request adds nothing then): skip the rescan of the Via.
+            let nothing_to_fix = top.rport.is_none()
+                && parse_ip(top.host.as_bytes())
+                    .is_some_and(|ip| canonical_ip(ip) == canonical_ip(self.inb.src.ip()));
+            if let Some(v) = buf
+                .get(top.span.clone())
+                .filter(|_| !top_deleted && !nothing_to_fix)
+            {
                 if let Some(scan) = ViaScan::scan(v) {
                     let fix = ViaFix::for_request(&scan, self.inb.src);
                     for (r, is_rport) in fix.edits().into_iter().flatten() {

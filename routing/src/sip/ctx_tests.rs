@@ -39,7 +39,7 @@ pub(crate) fn test_sockets() -> Vec<LocalSocket> {
 }
 
 fn shared() -> Shared {
-    Shared {
+    let mut sh = Shared {
         sockets: test_sockets(),
         aliases: vec![
             ("alias.example.org".into(), None),
@@ -50,7 +50,10 @@ fn shared() -> Shared {
         maxfwd_limit: 70,
         sanity: SanityParams::default(),
         sip_warning: false,
-    }
+        sent_by: Vec::new(),
+    };
+    sh.precompute();
+    sh
 }
 
 pub(crate) const SRC: &str = "192.0.2.7:40000";

@@ -112,7 +112,7 @@ impl Router {
             .and_then(|v| u32::try_from(v).ok())
             .filter(|v| (1..=256).contains(v))
             .unwrap_or(super::ctx::DEFAULT_MAX_FORWARDS);
-        let shared = Shared {
+        let mut shared = Shared {
             sockets: env.sockets,
             aliases,
             server,
@@ -120,7 +120,9 @@ impl Router {
             maxfwd_limit,
             sanity,
             sip_warning: core.sip_warning,
+            sent_by: Vec::new(),
         };
+        shared.precompute();
         let script = cfg.script.clone();
         let vars = ScriptVars::new(&script);
         Self {

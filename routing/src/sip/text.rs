@@ -426,28 +426,35 @@ pub(crate) fn parse_ipv4(h: &[u8]) -> Option<std::net::Ipv4Addr> {
     }
     let mut oct = [0u8; 4];
     let mut k = 0;
-    let mut i = 0;
-    loop {
-        let st = i;
-        let mut n: u32 = 0;
-        while i < h.len() && h[i].is_ascii_digit() && i - st < 3 {
-            n = n * 10 + u32::from(h[i] - b'0');
-            i += 1;
+    let mut n: u32 = 0;
+    let mut digits = 0;
+    for &c in h {
+        if c == b'.' {
+            if digits == 0 || k == 3 {
+                return None;
+            }
+            oct[k] = n as u8;
+            k += 1;
+            n = 0;
+            digits = 0;
+        } else {
+            let d = c.wrapping_sub(b'0');
+            // A digit; no leading zero ("01"); at most 255.
+            if d > 9 || (digits == 1 && n == 0) {
+                return None;
+            }
+            n = n * 10 + u32::from(d);
+            digits += 1;
+            if n > 255 {
+                return None;
+            }
         }
-        let len = i - st;
-        if len == 0 || n > 255 || (len > 1 && h[st] == b'0') {
-            return None;
-        }
-        oct[k] = n as u8;
-        k += 1;
-        if k == 4 {
-            return (i == h.len()).then_some(std::net::Ipv4Addr::from(oct));
-        }
-        if h.get(i) != Some(&b'.') {
-            return None;
-        }
-        i += 1;
     }
+    if k != 3 || digits == 0 {
+        return None;
+    }
+    oct[3] = n as u8;
+    Some(std::net::Ipv4Addr::from(oct))
 }
 
 /// Parses a port number `1*DIGIT` in 0..=65535 (no sign, no spaces).
