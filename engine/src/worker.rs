@@ -258,7 +258,25 @@ impl Worker {
         }
         crate::tcp::drain_writes(&mut self, Duration::from_secs(2));
         let mut stats = self.stats.clone();
-        stats.router = format!("{:?}", self.router.stats());
+        let r = self.router.stats();
+        stats.router = format!(
+            "rx_requests={} rx_replies={} bad_requests={} bad_replies={} fwd_requests={} \
+             fwd_replies={} local_replies={} dropped_replies={} drops={} send_errors={} \
+             acks_absorbed={} tcp_refused={} tcp_dropped={}",
+            r.rx_requests,
+            r.rx_replies,
+            r.bad_requests,
+            r.bad_replies,
+            r.fwd_requests,
+            r.fwd_replies,
+            r.local_replies,
+            r.dropped_replies,
+            r.drops,
+            r.send_errors,
+            r.acks_absorbed,
+            self.conns.refused,
+            self.conns.dropped
+        );
         Ok(stats)
     }
 
