@@ -12,6 +12,7 @@ use crate::stats::{Counters, Hists};
 use ahash::RandomState;
 use bumpalo::Bump;
 use ferrosip_parser::{parse, HeaderName, Message, Method};
+use ferrosip_transports::callid::find_call_id;
 use std::collections::HashMap;
 
 /// The most 2xx responses awaiting their ACK per worker. Entries live one round trip; when
@@ -117,6 +118,16 @@ impl Uas {
     /// Handles one received message from `dest` (where answers go).
     pub fn on_message(&mut self, data: &[u8], dest: Dest, now: u64) {
         self.counters.received += 1;
+        // Fast path: an ACK for a 2xx we are retransmitting only needs its Call-ID (one line
+        // scan instead of a full parse: a third of the requests of every call).
+        if data.starts_with(b"ACK ") {
+            if let Some(p) = find_call_id(data).and_then(|id| self.pending.remove(id)) {
+                if self.pool.len() < MAX_POOL {
+                    self.pool.push(p.resp);
+                }
+                return;
+            }
+        }
         let mut arena = std::mem::take(&mut self.arena);
         arena.reset();
         match parse(data, &arena) {
