@@ -32,6 +32,9 @@ pub(crate) struct Resolver {
     uri: String,
     uri_force: Option<Proto>,
     uri_dest: Option<(SocketAddr, Proto)>,
+    /// The last IP literal parsed and its address (replies keep naming the same hop).
+    literal: String,
+    literal_ip: Option<IpAddr>,
 }
 
 /// Longest URI text remembered by the per-router URI memo.
@@ -80,7 +83,15 @@ impl Resolver {
     /// Resolves `host` (a name or an IP literal, IPv6 with or without brackets). `None` when it
     /// cannot be resolved.
     pub(crate) fn resolve(&mut self, host: &str) -> Option<IpAddr> {
+        if self.literal_ip.is_some() && self.literal == host {
+            return self.literal_ip;
+        }
         if let Some(ip) = parse_ip(host.as_bytes()) {
+            if host.len() <= 64 {
+                self.literal.clear();
+                self.literal.push_str(host);
+                self.literal_ip = Some(ip);
+            }
             return Some(ip);
         }
         if host.is_empty()
@@ -127,6 +138,8 @@ mod tests {
         let mut r = Resolver::default();
         assert_eq!(r.resolve("192.0.2.1"), "192.0.2.1".parse().ok());
         assert_eq!(r.resolve("[::1]"), "::1".parse().ok());
+        assert_eq!(r.resolve("[::1]"), "::1".parse().ok());
+        assert_eq!(r.resolve("192.0.2.1"), "192.0.2.1".parse().ok());
         assert_eq!(r.resolve("a b"), None);
         assert_eq!(r.resolve(""), None);
         assert_eq!(
