@@ -64,6 +64,7 @@ impl<'b> Uri<'b> {
     /// userinfo = ( user / telephone-subscriber ) [ ":" password ] "@"
     /// hostport = host [ ":" port ]
     /// ```
+    #[inline]
     pub fn parse(s: &'b str) -> Result<Self, ParseError> {
         let b = s.as_bytes();
         // Fast path for the common `sip:` (any case).
@@ -140,27 +141,53 @@ impl<'b> Uri<'b> {
 
     /// The SIP/SIPS part after `sip:`, in one pass that validates the characters and finds
     /// the delimiters.
+    #[inline]
     fn parse_sip(&mut self, rest: &'b str) -> Result<(), ParseError> {
         let b = rest.as_bytes();
         // `@` can occur in neither params nor headers (RFC 3261 §25.1 `paramchar`, `hvalue`),
         // so the first `@` ends the userinfo even when the user holds `;` or `?` (RFC 4475
         // §3.1.1.2, §3.1.1.9). Delimiters seen before it belong to the userinfo.
         let (mut at, mut colon, mut semi, mut query) = (None, None, None, None);
-        for (k, &c) in b.iter().enumerate() {
-            // One table load classifies the byte; plain URI characters take the first arm.
+        let mut empty_param = false;
+        let plain = |c: u8| uri_class(c) == URI_PLAIN;
+        let mut k = 0;
+        loop {
+            // Skip plain bytes four at a time (one step of four independent lookups).
+            if let Some(&[w, x, y, z]) = b.get(k..k + 4) {
+                if plain(w) & plain(x) & plain(y) & plain(z) {
+                    k += 4;
+                    continue;
+                }
+            }
+            let Some(&c) = b.get(k) else {
+                break;
+            };
+            // One table load classifies the byte.
             match uri_class(c) {
                 URI_PLAIN => {}
                 URI_AT if at.is_none() => {
                     at = Some(k);
                     semi = None;
                     query = None;
+                    empty_param = false;
                 }
                 URI_COLON if colon.is_none() && at.is_none() => colon = Some(k),
-                URI_SEMI if semi.is_none() && query.is_none() => semi = Some(k),
+                URI_SEMI if query.is_none() => {
+                    if semi.is_none() {
+                        semi = Some(k);
+                    }
+                    // uri-parameters = *( ";" uri-parameter ): an empty parameter or name
+                    // (`;;`, `;=`, a `;` before `?` or at the end) is malformed. Only the
+                    // `;`s after the userinfo count, so `@` clears the flag.
+                    if matches!(b.get(k + 1), None | Some(b';' | b'=' | b'?')) {
+                        empty_param = true;
+                    }
+                }
                 URI_QUERY if query.is_none() => query = Some(k),
                 URI_INVALID => return Err(ParseError::BadUri),
                 _ => {}
             }
+            k += 1;
         }
         let host_start = match at {
             Some(at) => {
@@ -186,15 +213,10 @@ impl<'b> Uri<'b> {
         let (host, port) = split_hostport(hostport).ok_or(ParseError::BadUri)?;
         self.host = host;
         self.port = port;
-        // uri-parameters = *( ";" uri-parameter ); an empty parameter or name is malformed.
-        let params = rest.get(host_end..end).ok_or(ParseError::BadUri)?;
-        let pb = params.as_bytes();
-        let empty =
-            pb.last() == Some(&b';') || pb.windows(2).any(|w| matches!(w, [b';', b';' | b'=']));
-        if empty {
+        if empty_param {
             return Err(ParseError::BadUri);
         }
-        self.params = params;
+        self.params = rest.get(host_end..end).ok_or(ParseError::BadUri)?;
         Ok(())
     }
 
