@@ -8,7 +8,11 @@
 # with 0 failed calls, all calls completed, and the calls done within STEP_SECS/0.95 (+0.3 s
 # of process start) — i.e. the achieved rate is at least 95 % of the offered one.
 #
-#   bench/compare-sipp.sh                       # START=1000 STEP_SECS=3 BISECT=3
+# The machine's other load changes over minutes, so the two searches alternate ROUNDS times
+# (ferrosip, sipp, ferrosip, sipp...) and every round's figures are printed, then the best of
+# each and their ratio.
+#
+#   bench/compare-sipp.sh                       # START=1000 STEP_SECS=3 BISECT=3 ROUNDS=2
 #   START=2000 STEP_SECS=2 bench/compare-sipp.sh
 #
 # Loopback only; every process is started here, bounded (-m, -timeout, timeout(1)) and
@@ -19,6 +23,7 @@ ROOT=$(cd "$HERE/.." && pwd)
 START=${START:-1000}
 STEP_SECS=${STEP_SECS:-3}
 BISECT=${BISECT:-3}
+ROUNDS=${ROUNDS:-2}
 MAX_RATE=${MAX_RATE:-400000}
 BENCH=${BENCH:-${CARGO_TARGET_DIR:-$ROOT/target}/release/ferrosip-bench}
 WORK=${WORK:-$(mktemp -d /tmp/compare-sipp.XXXXXX)}
@@ -100,21 +105,25 @@ search() {
 		done
 	fi
 	echo "$lo" >"$WORK/$name.max"
+	echo "$lo" >>"$WORK/$name.all"
 }
 
-echo "work dir: $WORK (uac on CPU $UAC_CORE, uas on CPU $UAS_CORE, steps of $STEP_SECS s)"
-echo "ferrosip-bench -sn uac -n 1  ->  ferrosip-bench -sn uas -n 1"
-taskset -c "$UAS_CORE" "$BENCH" -sn uas -n 1 $FB_ARGS -i 127.0.0.1 -p "$PORT" --duration 900 >"$WORK/fb-uas.out" 2>&1 &
-UAS_PID=$!
-sleep 0.5
-search ferrosip
-stop_uas
-echo "sipp -sn uac  ->  sipp -sn uas"
-(cd "$WORK" && exec taskset -c "$UAS_CORE" sipp -sn uas -i 127.0.0.1 -p "$PORT" -bind_local -nostdin \
-	-buff_size 4194304 -timeout 900s >"$WORK/sipp-uas.out" 2>&1) &
-UAS_PID=$!
-sleep 0.5
-search sipp
-stop_uas
-F=$(cat "$WORK/ferrosip.max"); S=$(cat "$WORK/sipp.max")
-echo "max rate with 0 failures: ferrosip-bench $F calls/s, sipp $S calls/s, ratio $(awk -v f="$F" -v s="$S" 'BEGIN{ if (s > 0) printf "%.2f", f/s; else print "n/a"}')"
+echo "work dir: $WORK (uac on CPU $UAC_CORE, uas on CPU $UAS_CORE, steps of $STEP_SECS s, $ROUNDS rounds)"
+for round in $(seq "$ROUNDS"); do
+	echo "round $round: ferrosip-bench -sn uac -n 1  ->  ferrosip-bench -sn uas -n 1 (load: $(cut -d' ' -f1-3 /proc/loadavg))"
+	taskset -c "$UAS_CORE" "$BENCH" -sn uas -n 1 $FB_ARGS -i 127.0.0.1 -p "$PORT" --duration 900 >"$WORK/fb-uas.out" 2>&1 &
+	UAS_PID=$!
+	sleep 0.5
+	search ferrosip
+	stop_uas
+	echo "round $round: sipp -sn uac  ->  sipp -sn uas (load: $(cut -d' ' -f1-3 /proc/loadavg))"
+	(cd "$WORK" && exec taskset -c "$UAS_CORE" sipp -sn uas -i 127.0.0.1 -p "$PORT" -bind_local -nostdin \
+		-buff_size 4194304 -timeout 900s >"$WORK/sipp-uas.out" 2>&1) &
+	UAS_PID=$!
+	sleep 0.5
+	search sipp
+	stop_uas
+	echo "round $round: ferrosip-bench $(cat "$WORK/ferrosip.max") calls/s, sipp $(cat "$WORK/sipp.max") calls/s"
+done
+F=$(sort -n "$WORK/ferrosip.all" | tail -1); S=$(sort -n "$WORK/sipp.all" | tail -1)
+echo "max rate with 0 failures, best of $ROUNDS rounds: ferrosip-bench $F calls/s, sipp $S calls/s, ratio $(awk -v f="$F" -v s="$S" 'BEGIN{ if (s > 0) printf "%.2f", f/s; else print "n/a"}')"
