@@ -284,8 +284,13 @@ pub fn parse<'b>(buf: &'b [u8], arena: &'b Bump) -> Result<Message<'b>, ParseErr
     if p.vias.is_empty() {
         return Err(ParseError::MissingHeader(HeaderName::Via));
     }
-    let from = p.from.ok_or(ParseError::MissingHeader(HeaderName::From))?;
-    let to = p.to.ok_or(ParseError::MissingHeader(HeaderName::To))?;
+    // From and To are large; they are checked in place and moved once, not copied out.
+    if p.from.is_none() {
+        return Err(ParseError::MissingHeader(HeaderName::From));
+    }
+    if p.to.is_none() {
+        return Err(ParseError::MissingHeader(HeaderName::To));
+    }
     let call_id = p
         .call_id
         .ok_or(ParseError::MissingHeader(HeaderName::CallId))?;
@@ -309,8 +314,8 @@ pub fn parse<'b>(buf: &'b [u8], arena: &'b Bump) -> Result<Message<'b>, ParseErr
         vias: p.vias.into_bump_slice(),
         call_id: Some(call_id),
         cseq: Some(cseq),
-        from: Some(from),
-        to: Some(to),
+        from: p.from,
+        to: p.to,
         max_forwards: p.max_forwards,
         content_length: p.content_length,
         headers_end,
@@ -556,6 +561,7 @@ fn has_lws(v: &[u8]) -> bool {
 }
 
 /// Parses a From / To value.
+#[inline]
 fn addr(s: &str, name: HeaderName) -> Result<NameAddr<'_>, ParseError> {
     parse_name_addr(s).map_err(|e| wrap(e, name))
 }

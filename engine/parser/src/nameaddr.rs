@@ -78,6 +78,7 @@ pub fn parse_cseq(s: &str) -> Result<CSeq<'_>, ParseError> {
 
 /// Parses exactly one `name-addr` or `addr-spec` with its parameters, as in a From, To or
 /// single Contact/Route value.
+#[inline]
 pub fn parse_name_addr(s: &str) -> Result<NameAddr<'_>, ParseError> {
     let (na, next) = name_addr_at(s, 0)?;
     if skip_lws(s.as_bytes(), next) != s.len() {

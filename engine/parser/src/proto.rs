@@ -46,16 +46,17 @@ impl Proto {
 
     /// Parses a transport name in any letter case (`udp`, `TCP`, ...).
     pub fn from_name(s: &[u8]) -> Option<Self> {
-        const ALL: [Proto; 6] = [
-            Proto::Udp,
-            Proto::Tcp,
-            Proto::Tls,
-            Proto::Sctp,
-            Proto::Ws,
-            Proto::Wss,
-        ];
-        ALL.into_iter()
-            .find(|p| p.name().as_bytes().eq_ignore_ascii_case(s))
+        use crate::chars::eq_lower;
+        // Length first, then one word compare per candidate (this runs for every Via).
+        match s.len() {
+            3 if eq_lower(s, b"udp") => Some(Self::Udp),
+            3 if eq_lower(s, b"tcp") => Some(Self::Tcp),
+            3 if eq_lower(s, b"tls") => Some(Self::Tls),
+            3 if eq_lower(s, b"wss") => Some(Self::Wss),
+            2 if eq_lower(s, b"ws") => Some(Self::Ws),
+            4 if eq_lower(s, b"sctp") => Some(Self::Sctp),
+            _ => None,
+        }
     }
 
     /// Whether this transport is a byte stream (Content-Length framing, RFC 3261 §18.3).
