@@ -33,10 +33,32 @@ fn free_port() -> u16 {
     panic!("no free port");
 }
 
-fn tmpdir(name: &str) -> PathBuf {
+/// A scratch folder removed when dropped.
+struct TmpDir(PathBuf);
+
+impl std::ops::Deref for TmpDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for TmpDir {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TmpDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn tmpdir(name: &str) -> TmpDir {
     let d = std::env::temp_dir().join(format!("ferrosip-bench-test-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&d).unwrap();
-    d
+    TmpDir(d)
 }
 
 /// Runs ferrosip-bench to its end (killed after `limit`), returns (exit code, stdout).
@@ -184,7 +206,6 @@ fn uac_against_own_uas_500_calls_at_200() {
             && h.contains("Latency distribution")
             && !h.contains("http://www.w3.org/1999/xhtml\" src")
     );
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
