@@ -39,11 +39,15 @@ pub fn md5_hex(parts: &[&str]) -> String {
 /// values unquoted. Returns `None` if the scheme is not Digest.
 pub fn digest_params(value: &str) -> Option<Vec<(&str, &str)>> {
     let value = value.trim();
-    if value.len() > MAX_CHALLENGE || value.len() < 6 || !value[..6].eq_ignore_ascii_case("digest")
-    {
+    if value.len() > MAX_CHALLENGE {
         return None;
     }
-    let mut rest = value[6..].trim_start();
+    // `get` rather than indexing: a multi-byte character at the cut is a mismatch, not a panic.
+    let scheme = value.get(..6)?;
+    if !scheme.eq_ignore_ascii_case("digest") {
+        return None;
+    }
+    let mut rest = value.get(6..)?.trim_start();
     let mut out = Vec::new();
     while !rest.is_empty() && out.len() < 32 {
         let eq = rest.find('=')?;
@@ -213,5 +217,16 @@ mod tests {
         assert!(Challenge::parse("Digest realm=\"x\", nonce=\"n\", algorithm=SHA-256").is_none());
         assert!(Challenge::parse("Digest nonce=\"n\"").is_none());
         assert!(Challenge::parse("Digest realm=\"unterminated").is_none());
+        // Peer bytes that are not ASCII never panic.
+        for v in [
+            "Dige\u{e9}t realm=x",
+            "\u{e9}\u{e9}\u{e9}\u{e9}",
+            "Digest r\u{e9}alm=\"\u{e9}\", nonce=\u{e9}",
+            "Digest ,,==,\"",
+            "Digest",
+        ] {
+            let _ = Challenge::parse(v);
+            let _ = verify(v, "REGISTER", |_| Some("x"));
+        }
     }
 }
