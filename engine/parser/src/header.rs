@@ -2,7 +2,7 @@
 
 use std::ops::Range;
 
-use crate::chars::eq_lower;
+use crate::chars::{eq_lower, is_token};
 
 /// A header field name, with compact forms resolved (RFC 3261 §7.3.3, §20).
 ///
@@ -231,6 +231,47 @@ impl HeaderName {
         }
     }
 
+    /// Recognises the common header names at the start of a header line without scanning
+    /// the name first: the name and the length of its `token` run, or `None` when the line
+    /// does not start with one of them (the caller then scans the token and uses
+    /// [`HeaderName::from_bytes`], which gives the same result for these names).
+    ///
+    /// A name matches when the line starts with it in any letter case and the next byte is
+    /// not a `token` character, i.e. exactly when the token run is that name.
+    #[inline]
+    pub(crate) fn at_line_start(line: &[u8]) -> Option<(Self, usize)> {
+        #[inline(always)]
+        fn is<const N: usize>(line: &[u8], lower: &[u8; N]) -> bool {
+            line.get(..N).is_some_and(|p| eq_lower(p, lower))
+                && !line.get(N).is_some_and(|&c| is_token(c))
+        }
+        let first = *line.first()?;
+        if !line.get(1).is_some_and(|&c| is_token(c)) {
+            // A one-letter name: a compact form or an unknown header.
+            return is_token(first).then(|| (COMPACT[first as usize], 1));
+        }
+        let (h, n) = match first | 0x20 {
+            b'v' if is(line, b"via") => (Self::Via, 3),
+            b'f' if is(line, b"from") => (Self::From, 4),
+            b't' if is(line, b"to") => (Self::To, 2),
+            b'c' if is(line, b"call-id") => (Self::CallId, 7),
+            b'c' if is(line, b"cseq") => (Self::CSeq, 4),
+            b'c' if is(line, b"contact") => (Self::Contact, 7),
+            b'c' if is(line, b"content-length") => (Self::ContentLength, 14),
+            b'c' if is(line, b"content-type") => (Self::ContentType, 12),
+            b'm' if is(line, b"max-forwards") => (Self::MaxForwards, 12),
+            b'r' if is(line, b"record-route") => (Self::RecordRoute, 12),
+            b'r' if is(line, b"route") => (Self::Route, 5),
+            b'a' if is(line, b"allow") => (Self::Allow, 5),
+            b's' if is(line, b"supported") => (Self::Supported, 9),
+            b's' if is(line, b"server") => (Self::Server, 6),
+            b's' if is(line, b"session-expires") => (Self::SessionExpires, 15),
+            b'u' if is(line, b"user-agent") => (Self::UserAgent, 10),
+            _ => return None,
+        };
+        Some((h, n))
+    }
+
     /// The canonical long name (`"Call-ID"`), `None` for [`HeaderName::Other`].
     pub fn canonical(&self) -> Option<&'static str> {
         LONG.iter().find(|(_, h)| h == self).map(|&(n, _)| n)
@@ -271,5 +312,41 @@ impl<'b> Header<'b> {
     /// The value as `&str`, `None` if it is not UTF-8.
     pub fn value_str(&self) -> Option<&'b str> {
         std::str::from_utf8(self.value).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chars::run_while;
+
+    /// The token-scan path that [`HeaderName::at_line_start`] short-cuts.
+    fn slow(line: &[u8]) -> (HeaderName, usize) {
+        let e = run_while(line, 0, is_token);
+        (HeaderName::from_bytes(line.get(..e).unwrap_or_default()), e)
+    }
+
+    #[test]
+    fn fast_name_path_agrees_with_token_scan() {
+        let mut names: Vec<String> = LONG.iter().map(|(n, _)| n.to_string()).collect();
+        names.extend((b'a'..=b'z').map(|c| char::from(c).to_string()));
+        names.extend(
+            [
+                "x", "Vias", "Tox", "Fro", "Call-I", "Contact-", "Routes", "Via_",
+            ]
+            .map(String::from),
+        );
+        for n in names {
+            for cased in [n.to_lowercase(), n.to_uppercase(), n.clone()] {
+                for tail in ["", ":", " :", "\t:", "x:", "-x:", "\r", "_:", ".:"] {
+                    let line = format!("{cased}{tail} v");
+                    if let Some(fast) = HeaderName::at_line_start(line.as_bytes()) {
+                        assert_eq!(fast, slow(line.as_bytes()), "{line:?}");
+                    }
+                }
+            }
+        }
+        assert!(HeaderName::at_line_start(b" Via: x").is_none());
+        assert!(HeaderName::at_line_start(b"").is_none());
     }
 }

@@ -429,9 +429,19 @@ impl<'b> Parsed<'b> {
             return Err(ParseError::TooManyHeaders);
         }
         let content = strip_cr(buf.get(pos..end - 1).unwrap_or_default());
-        // header-name HCOLON header-value, HCOLON = *( SP / HTAB ) ":" SWS: one pass over
-        // the name validates it as a `token` and finds the colon.
-        let name_end = run_while(content, 0, is_token);
+        // header-name HCOLON header-value, HCOLON = *( SP / HTAB ) ":" SWS: the common names
+        // are recognised by a few word compares; others are scanned as a `token` and
+        // classified.
+        let (name, name_end) = match HeaderName::at_line_start(content) {
+            Some(known) => known,
+            None => {
+                let e = run_while(content, 0, is_token);
+                (
+                    HeaderName::from_bytes(content.get(..e).unwrap_or_default()),
+                    e,
+                )
+            }
+        };
         let mut colon = name_end;
         while matches!(content.get(colon), Some(b' ' | b'\t')) {
             colon += 1;
@@ -439,11 +449,9 @@ impl<'b> Parsed<'b> {
         if name_end == 0 || content.get(colon) != Some(&b':') {
             return Err(ParseError::HeaderName);
         }
-        let raw_name_b = content.get(..name_end).unwrap_or_default();
         let raw_name = self
             .str_at(buf, pos, name_end)
             .ok_or(ParseError::HeaderName)?;
-        let name = HeaderName::from_bytes(raw_name_b);
         let vstart = skip_lws(content, colon + 1);
         let value = trim_lws(content.get(vstart..).unwrap_or_default());
         let base = pos + vstart;
