@@ -236,17 +236,18 @@ fn chart(title: &str, xlabel: &str, ylabel: &str, series: &[Line<'_>], log_x: bo
         let _ = write!(
             s,
             "<text x=\"{}\" y=\"{}\" font-size=\"10\" text-anchor=\"end\">{:.0}</text>\
-             <line x1=\"{PAD}\" y1=\"{2}\" x2=\"{}\" y2=\"{2}\" stroke=\"#eee\"/>",
+             <line x1=\"{PAD}\" y1=\"{gy:.1}\" x2=\"{}\" y2=\"{gy:.1}\" stroke=\"#eee\"/>",
             PAD - 4.0,
             sy(y) + 3.0,
             y,
-            W - PAD
+            W - PAD,
+            gy = sy(y)
         );
         let xv = x0 + (x1 - x0) * f64::from(i) / 4.0;
         let label = if log_x {
             format!("{:.3}", 100.0 - 100.0 / 10f64.powf(xv))
         } else {
-            format!("{xv:.0}")
+            format!("{xv:.1}")
         };
         let px = PAD + (xv - x0) / (x1 - x0) * (W - 2.0 * PAD);
         let _ = write!(
