@@ -835,6 +835,88 @@ mod tests {
         assert!(uac.finished());
     }
 
+    /// The (re)transmission times (µs after the first send) and the timeout time of one
+    /// unanswered call of `scenario`, as this engine schedules them.
+    fn own_schedule(scenario: Scenario) -> (Vec<u64>, u64) {
+        let mut uac = Uac::new(setup(scenario, "127.0.0.1:5000", "127.0.0.1:5001"));
+        let (mut sent, mut times, mut t) = (0, Vec::new(), 0);
+        let mut first = None;
+        while t <= 40_000_000 && uac.counters.failed == 0 {
+            uac.tick(t);
+            if uac.counters.sent > sent {
+                sent = uac.counters.sent;
+                let f = *first.get_or_insert(t);
+                times.push(t - f);
+            }
+            uac.out.clear();
+            t += 1000;
+        }
+        (times, t - 1000 - first.unwrap_or(0))
+    }
+
+    /// The same from `ferrosip-state`'s client transaction machines (the project's RFC 3261
+    /// §17.1 reference), driven in their documented call order.
+    fn reference_schedule(invite: bool) -> (Vec<u64>, u64) {
+        use ferrosip_state::{
+            ClientInviteTx, ClientNonInviteTx, Reliability, TimerConfig, TxEvent,
+        };
+        use std::time::Instant;
+        let t0 = Instant::now();
+        let (cfg, rel, req) = (
+            TimerConfig::default(),
+            Reliability::Unreliable,
+            Box::from(&b"x"[..]),
+        );
+        let mut inv = invite.then(|| ClientInviteTx::new(t0, cfg, rel, req));
+        let mut non = (!invite).then(|| ClientNonInviteTx::new(t0, cfg, rel, Box::from(&b"x"[..])));
+        let mut buf = Vec::new();
+        let (mut times, mut now) = (Vec::new(), t0);
+        let us = |t: Instant| t.duration_since(t0).as_micros() as u64;
+        for _ in 0..100 {
+            let (tx_sent, event, next) = match (&mut inv, &mut non) {
+                (Some(tx), _) => (
+                    tx.poll_transmit(now, &mut buf).is_some(),
+                    tx.poll_event(),
+                    tx.poll_timeout(),
+                ),
+                (_, Some(tx)) => (
+                    tx.poll_transmit(now, &mut buf).is_some(),
+                    tx.poll_event(),
+                    tx.poll_timeout(),
+                ),
+                _ => unreachable!(),
+            };
+            if tx_sent {
+                times.push(us(now));
+            }
+            if event == Some(TxEvent::Timeout) {
+                return (times, us(now));
+            }
+            let Some(next) = next else { break };
+            now = next;
+            match (&mut inv, &mut non) {
+                (Some(tx), _) => tx.handle_timeout(now),
+                (_, Some(tx)) => tx.handle_timeout(now),
+                _ => unreachable!(),
+            }
+        }
+        panic!("no timeout from the reference machine");
+    }
+
+    #[test]
+    fn timers_match_the_ferrosip_state_machines() {
+        let invite = own_schedule(Scenario::Uac);
+        assert_eq!(invite, reference_schedule(true));
+        // 7 INVITE transmissions (0, 0.5, 1.5, 3.5, 7.5, 15.5, 31.5 s), Timer B at 32 s.
+        assert_eq!(invite.0.len(), 7);
+        assert_eq!(invite.1, 32_000_000);
+        let options = own_schedule(Scenario::Options);
+        assert_eq!(options, reference_schedule(false));
+        // 11 transmissions (E capped at T2 = 4 s), Timer F at 32 s.
+        assert_eq!(options.0.len(), 11);
+        assert_eq!(options.1, 32_000_000);
+    }
+
     #[test]
     fn non_invite_timer_e_caps_at_t2() {
         let mut uac = Uac::new(setup(Scenario::Options, "127.0.0.1:5000", "127.0.0.1:5001"));
