@@ -50,6 +50,8 @@ pub(crate) const URI_COLON: u8 = 3;
 pub(crate) const URI_SEMI: u8 = 4;
 /// [`uri_class`]: `?`.
 pub(crate) const URI_QUERY: u8 = 5;
+/// [`uri_class`]: a URI byte that may also appear in a host name ([`is_host`]).
+pub(crate) const URI_HOST: u8 = 6;
 
 /// Builds the [`uri_class`] table from [`URI`].
 const fn uri_class_table() -> [u8; 256] {
@@ -61,6 +63,14 @@ const fn uri_class_table() -> [u8; 256] {
             t[i] = URI_PLAIN;
         }
         i += 1;
+    }
+    let host = table(true, b"-._");
+    let mut j = 0;
+    while j < 256 {
+        if host[j] {
+            t[j] = URI_HOST;
+        }
+        j += 1;
     }
     t[b'@' as usize] = URI_AT;
     t[b':' as usize] = URI_COLON;

@@ -3,8 +3,8 @@
 use bumpalo::Bump;
 
 use crate::chars::{
-    is_host, is_uri, parse_port, uri_class, URI_AT, URI_COLON, URI_INVALID, URI_PLAIN, URI_QUERY,
-    URI_SEMI,
+    is_host, is_uri, parse_port, uri_class, URI_AT, URI_COLON, URI_HOST, URI_INVALID, URI_PLAIN,
+    URI_QUERY, URI_SEMI,
 };
 use crate::error::ParseError;
 
@@ -149,12 +149,15 @@ impl<'b> Uri<'b> {
         // §3.1.1.2, §3.1.1.9). Delimiters seen before it belong to the userinfo.
         let (mut at, mut colon, mut semi, mut query) = (None, None, None, None);
         let mut empty_param = false;
-        let plain = |c: u8| uri_class(c) == URI_PLAIN;
+        // The first byte after the userinfo that is not a host character: where the host
+        // ends, so `split_hostport` need not scan it again.
+        let mut nonhost = None;
+        let host = |c: u8| uri_class(c) == URI_HOST;
         let mut k = 0;
         loop {
-            // Skip plain bytes four at a time (one step of four independent lookups).
+            // Skip host characters (most of a URI) four at a time (four independent lookups).
             if let Some(&[w, x, y, z]) = b.get(k..k + 4) {
-                if plain(w) & plain(x) & plain(y) & plain(z) {
+                if host(w) & host(x) & host(y) & host(z) {
                     k += 4;
                     continue;
                 }
@@ -163,13 +166,22 @@ impl<'b> Uri<'b> {
                 break;
             };
             // One table load classifies the byte.
-            match uri_class(c) {
+            let class = uri_class(c);
+            if class == URI_HOST {
+                k += 1;
+                continue;
+            }
+            if nonhost.is_none() {
+                nonhost = Some(k);
+            }
+            match class {
                 URI_PLAIN => {}
                 URI_AT if at.is_none() => {
                     at = Some(k);
                     semi = None;
                     query = None;
                     empty_param = false;
+                    nonhost = None;
                 }
                 URI_COLON if colon.is_none() && at.is_none() => colon = Some(k),
                 URI_SEMI if query.is_none() => {
@@ -210,7 +222,13 @@ impl<'b> Uri<'b> {
         }
         let host_end = semi.filter(|&p| p < end).unwrap_or(end);
         let hostport = rest.get(host_start..host_end).ok_or(ParseError::BadUri)?;
-        let (host, port) = split_hostport(hostport).ok_or(ParseError::BadUri)?;
+        let (host, port) = if hostport.starts_with('[') {
+            split_hostport(hostport)
+        } else {
+            let host_len = nonhost.map_or(host_end, |n: usize| n.min(host_end)) - host_start;
+            split_host_at(hostport, host_len)
+        }
+        .ok_or(ParseError::BadUri)?;
         self.host = host;
         self.port = port;
         if empty_param {
@@ -294,6 +312,22 @@ pub(crate) fn split_hostport(s: &str) -> Option<(&str, Option<u16>)> {
         }
         end
     };
+    let host = s.get(..host_end)?;
+    let port = match b.get(host_end) {
+        None => None,
+        Some(b':') => Some(parse_port(b.get(host_end + 1..)?)?),
+        Some(_) => return None,
+    };
+    Some((host, port))
+}
+
+/// [`split_hostport`] for a hostname / IPv4 `s` whose host characters (the [`is_host`] run)
+/// are already known to be the first `host_end` bytes.
+fn split_host_at(s: &str, host_end: usize) -> Option<(&str, Option<u16>)> {
+    if host_end == 0 {
+        return None;
+    }
+    let b = s.as_bytes();
     let host = s.get(..host_end)?;
     let port = match b.get(host_end) {
         None => None,
