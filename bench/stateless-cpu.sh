@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Side-by-side CPU cost of stateless relaying, measured in one run on this machine:
-#   ferrosip  -n 2 -f ../shared/bench-anchor/cfg/stateless.cfg
-#   kamailio  -n 2 -m 256 -f the same cfg
+#   ferrosip  -n $WORKERS -f ../shared/bench-anchor/cfg/stateless.cfg    (WORKERS=2)
+#   kamailio  -n $WORKERS -m 256 -f the same cfg
 #   nullfwd   (the I/O floor: a blocking recvfrom/sendto relay that does not parse)
 # Each gets the same SIPp load (sipp -sn uac -> proxy -> sipp -sn uas, CALLS calls at RATE/s),
-# and the script prints each one's CPU-seconds per 1,000 calls and the ratios.
+# and the script prints each one's CPU-seconds per 1,000 calls and the ratios. As in
+# bench-anchor/run.sh, a 180 relayed after its 200 (two parallel Kamailio workers reorder them)
+# does not abort the call (-default_behaviors all,-abortunexp).
 #
 #   bench/stateless-cpu.sh                 # RATE=1000 CALLS=10000 ROUNDS=1
 #   RATE=4000 CALLS=24000 ROUNDS=3 bench/stateless-cpu.sh
@@ -20,6 +22,7 @@ RATE=${RATE:-1000}
 CALLS=${CALLS:-10000}
 ROUNDS=${ROUNDS:-1}
 TARGETS=${TARGETS:-"nullfwd ferrosip kamailio"}
+WORKERS=${WORKERS:-2}                # -n for ferrosip and kamailio
 WORK=${WORK:-$(mktemp -d /tmp/ferrosip-bench.XXXXXX)}
 FERROSIP=${FERROSIP:-$ROOT/target/release/ferrosip}
 NULLFWD=${NULLFWD:-$ROOT/target/nullfwd/release/nullfwd}
@@ -65,8 +68,8 @@ run_target() { # run_target NAME -> prints CPU-s per 1000 calls and failed calls
 	dir="$WORK/$name"
 	mkdir -p "$dir"
 	case $name in
-	ferrosip) "$FERROSIP" -n 2 -f "$CFG" -A "LISTEN=udp:127.0.0.1:$PPORT" -A "UAS=\"sip:127.0.0.1:$UPORT\"" >"$dir/proxy.log" 2>&1 & ;;
-	kamailio) kamailio -DD -E -f "$CFG" -n 2 -m 256 -A "LISTEN=udp:127.0.0.1:$PPORT" -A "UAS=\"sip:127.0.0.1:$UPORT\"" >"$dir/proxy.log" 2>&1 & ;;
+	ferrosip) "$FERROSIP" -n "$WORKERS" -f "$CFG" -A "LISTEN=udp:127.0.0.1:$PPORT" -A "UAS=\"sip:127.0.0.1:$UPORT\"" >"$dir/proxy.log" 2>&1 & ;;
+	kamailio) kamailio -DD -E -f "$CFG" -n "$WORKERS" -m 256 -A "LISTEN=udp:127.0.0.1:$PPORT" -A "UAS=\"sip:127.0.0.1:$UPORT\"" >"$dir/proxy.log" 2>&1 & ;;
 	nullfwd) "$NULLFWD" "127.0.0.1:$PPORT" "127.0.0.1:$UPORT" --std >"$dir/proxy.log" 2>&1 & ;;
 	esac
 	pid=$!; PIDS+=("$pid")
@@ -79,7 +82,7 @@ run_target() { # run_target NAME -> prints CPU-s per 1000 calls and failed calls
 	(cd "$dir" && timeout 30 sipp -sn uac -i 127.0.0.1 -p "$CPORT" -bind_local -nostdin -r 200 -m 200 -timeout 20s "127.0.0.1:$PPORT" >warm.out 2>&1)
 	before=$(cpu_ns "$pid")
 	(cd "$dir" && timeout $((CALLS / RATE + 60)) sipp -sn uac -i 127.0.0.1 -p "$CPORT" -bind_local -nostdin \
-		-buff_size 4194304 -r "$RATE" -m "$CALLS" -timeout $((CALLS / RATE + 40))s -recv_timeout 8000 \
+		-buff_size 4194304 -default_behaviors all,-abortunexp -r "$RATE" -m "$CALLS" -timeout $((CALLS / RATE + 40))s -recv_timeout 8000 \
 		-trace_stat -stf stat.csv -fd 1 "127.0.0.1:$PPORT" >uac.out 2>&1)
 	after=$(cpu_ns "$pid")
 	stop_pid "$upid"; stop_pid "$pid"; PIDS=()
