@@ -9,12 +9,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// The ferrosip binary under test.
-pub fn ferrosip_bin() -> PathBuf {
+pub(crate) fn ferrosip_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_ferrosip"))
 }
 
 /// The repository root.
-pub fn repo_root() -> PathBuf {
+pub(crate) fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .unwrap()
@@ -22,7 +22,7 @@ pub fn repo_root() -> PathBuf {
 }
 
 /// A port free for both UDP and TCP on 127.0.0.1 right now.
-pub fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     for _ in 0..100 {
         let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
         let port = udp.local_addr().unwrap().port();
@@ -34,7 +34,7 @@ pub fn free_port() -> u16 {
 }
 
 /// A fresh scratch directory for one test.
-pub fn scratch(name: &str) -> PathBuf {
+pub(crate) fn scratch(name: &str) -> PathBuf {
     static N: AtomicUsize = AtomicUsize::new(0);
     let dir = std::env::temp_dir().join(format!(
         "ferrosip-it-{}-{}-{}",
@@ -48,15 +48,15 @@ pub fn scratch(name: &str) -> PathBuf {
 }
 
 /// A child process that is stopped (SIGTERM, then SIGKILL) by PID when dropped.
-pub struct Proc {
-    pub child: Child,
-    pub log: PathBuf,
-    pub name: String,
+pub(crate) struct Proc {
+    pub(crate) child: Child,
+    pub(crate) log: PathBuf,
+    pub(crate) name: String,
 }
 
 impl Proc {
     /// Starts `cmd` with stdout and stderr going to `log`.
-    pub fn spawn(name: &str, mut cmd: Command, log: PathBuf) -> Proc {
+    pub(crate) fn spawn(name: &str, mut cmd: Command, log: PathBuf) -> Self {
         let f = std::fs::File::create(&log).unwrap();
         let f2 = f.try_clone().unwrap();
         cmd.stdin(Stdio::null())
@@ -65,24 +65,24 @@ impl Proc {
         let child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
-        Proc {
+        Self {
             child,
             log,
             name: name.to_string(),
         }
     }
 
-    pub fn pid(&self) -> i32 {
+    pub(crate) fn pid(&self) -> i32 {
         self.child.id() as i32
     }
 
     /// The log so far.
-    pub fn output(&self) -> String {
+    pub(crate) fn output(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// Waits until the log contains `needle` (or the process exits, or `limit` passes).
-    pub fn wait_for_log(&mut self, needle: &str, limit: Duration) -> bool {
+    pub(crate) fn wait_for_log(&mut self, needle: &str, limit: Duration) -> bool {
         let end = Instant::now() + limit;
         while Instant::now() < end {
             if self.output().contains(needle) {
@@ -97,7 +97,7 @@ impl Proc {
     }
 
     /// Waits for the process to exit by itself within `limit`; kills it past that.
-    pub fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
+    pub(crate) fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
         let end = Instant::now() + limit;
         while Instant::now() < end {
             if let Ok(Some(st)) = self.child.try_wait() {
@@ -111,7 +111,7 @@ impl Proc {
     }
 
     /// SIGTERM, then waits up to `limit` for a clean exit.
-    pub fn terminate(&mut self, limit: Duration) -> Option<ExitStatus> {
+    pub(crate) fn terminate(&mut self, limit: Duration) -> Option<ExitStatus> {
         if let Ok(Some(st)) = self.child.try_wait() {
             return Some(st);
         }
@@ -141,7 +141,7 @@ fn unsafe_kill(pid: i32, sig: i32) {
 }
 
 /// Whether a program is on PATH.
-pub fn have(prog: &str) -> bool {
+pub(crate) fn have(prog: &str) -> bool {
     Command::new("sh")
         .arg("-c")
         .arg(format!("command -v {prog} >/dev/null 2>&1"))
@@ -152,7 +152,7 @@ pub fn have(prog: &str) -> bool {
 
 /// Fails the test when `prog` is missing, unless FERROSIP_ALLOW_SKIP=1 (the README's test
 /// command installs it; a silent skip would hide a broken CI).
-pub fn require(prog: &str) -> bool {
+pub(crate) fn require(prog: &str) -> bool {
     if have(prog) {
         return true;
     }
@@ -164,7 +164,7 @@ pub fn require(prog: &str) -> bool {
 }
 
 /// Starts ferrosip on `cfg` with `args`, and waits until it listens.
-pub fn start_ferrosip(dir: &Path, cfg: &Path, args: &[&str], env: &[(&str, &str)]) -> Proc {
+pub(crate) fn start_ferrosip(dir: &Path, cfg: &Path, args: &[&str], env: &[(&str, &str)]) -> Proc {
     let mut cmd = Command::new(ferrosip_bin());
     cmd.arg("-f").arg(cfg).args(args);
     for (k, v) in env {
@@ -182,7 +182,7 @@ pub fn start_ferrosip(dir: &Path, cfg: &Path, args: &[&str], env: &[(&str, &str)
 }
 
 /// Starts `sipp -sn uas` on `port` (proto "u1" or "t1"), bounded by `timeout`.
-pub fn start_sipp_uas(dir: &Path, port: u16, transport: &str, timeout: Duration) -> Proc {
+pub(crate) fn start_sipp_uas(dir: &Path, port: u16, transport: &str, timeout: Duration) -> Proc {
     let mut cmd = Command::new("sipp");
     cmd.current_dir(dir).args([
         "-sn",
@@ -223,16 +223,16 @@ pub fn start_sipp_uas(dir: &Path, port: u16, transport: &str, timeout: Duration)
 
 /// Result of a SIPp UAC run.
 #[derive(Debug)]
-pub struct UacResult {
-    pub success: bool,
-    pub successful_calls: u64,
-    pub failed_calls: u64,
-    pub output: String,
+pub(crate) struct UacResult {
+    pub(crate) success: bool,
+    pub(crate) successful_calls: u64,
+    pub(crate) failed_calls: u64,
+    pub(crate) output: String,
 }
 
 /// Runs `sipp -sn uac` for `calls` calls at `rate` per second against `target`, bounded in
 /// time, and reads its final counters from the `-trace_stat` file.
-pub fn run_sipp_uac(
+pub(crate) fn run_sipp_uac(
     dir: &Path,
     port: u16,
     transport: &str,
@@ -293,7 +293,7 @@ fn last_stat_counts(csv: &str) -> (u64, u64) {
         return (0, 0);
     };
     let cols: Vec<&str> = header.split(';').collect();
-    let Some(last) = csv.lines().filter(|l| !l.trim().is_empty()).last() else {
+    let Some(last) = csv.lines().rfind(|l| !l.trim().is_empty()) else {
         return (0, 0);
     };
     let vals: Vec<&str> = last.split(';').collect();
@@ -309,7 +309,7 @@ fn last_stat_counts(csv: &str) -> (u64, u64) {
 
 /// Parses the per-worker counters ferrosip prints when it stops:
 /// `worker N: received=.. handled=..`. Returns `handled` per worker.
-pub fn handled_per_worker(log: &str) -> Vec<u64> {
+pub(crate) fn handled_per_worker(log: &str) -> Vec<u64> {
     let mut out = Vec::new();
     for line in log.lines() {
         let Some(pos) = line.find("worker ") else {
