@@ -36,6 +36,8 @@ pub(crate) enum SteerState {
     Bpf(#[allow(dead_code)] Vec<Steering>),
     /// The user-space hand-off, and why.
     Mesh(String),
+    /// One worker: every datagram is already where it belongs.
+    Single,
 }
 
 /// Works out workers and listen addresses from the command line and the config.
@@ -92,6 +94,11 @@ pub(crate) fn plan(cli: &Cli, cfg: &Config) -> Result<Plan, String> {
                 }
             }
         }
+    }
+    if entries.is_empty() {
+        return Err(
+            "nothing to listen on (every listen address is TCP and TCP is disabled)".into(),
+        );
     }
     Ok(Plan { workers, entries })
 }
@@ -188,7 +195,7 @@ pub(crate) fn steer(
         return Ok(SteerState::Mesh("--steering=mesh".into()));
     }
     if workers == 1 {
-        return Ok(SteerState::Mesh("one worker: nothing to steer".into()));
+        return Ok(SteerState::Single);
     }
     let mut progs = Vec::new();
     for (idx, s) in bound.sockets.iter().enumerate() {

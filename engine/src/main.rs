@@ -100,6 +100,9 @@ fn run(cli: Cli, cfg: Config, plan: listen::Plan) -> Result<(), String> {
         (listen::SteerState::Mesh(why), SteeringMode::Mesh) => {
             tracing::warn!("call steering: user-space hand-off over the worker mesh ({why})")
         }
+        (listen::SteerState::Single, _) => {
+            tracing::warn!("call steering: not needed with one worker")
+        }
         (listen::SteerState::Mesh(why), _) => tracing::warn!(
             "call steering: eBPF not available ({why}); user-space hand-off over the worker mesh"
         ),
