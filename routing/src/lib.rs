@@ -6,6 +6,7 @@
 //! feeds `sip::Router::handle` one received message at a time and sends what it returns.
 //! This crate does no I/O of its own.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod api;
 pub mod cfg;
