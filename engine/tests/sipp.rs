@@ -151,3 +151,40 @@ fn call_affinity_with_bpf_steering() {
 fn call_affinity_with_mesh_hand_off() {
     check_affinity("mesh", "hand-off over the worker mesh");
 }
+
+/// The example configuration relays calls on Kamailio 5.6 too, unchanged: the same SIPp load
+/// through `kamailio -f deploy/examples/stateless-proxy.cfg`.
+#[test]
+fn example_config_relays_calls_on_kamailio() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !require("sipp") || !require("kamailio") {
+        return;
+    }
+    let dir = scratch("kamailio");
+    let (proxy, uas_port, uac_port) = (free_port(), free_port(), free_port());
+    let listen = format!("LISTEN=udp:127.0.0.1:{proxy}");
+    let dst = format!("DST=\"sip:127.0.0.1:{uas_port}\"");
+    let mut cmd = std::process::Command::new("kamailio");
+    cmd.args(["-DD", "-E", "-n", "1", "-m", "64", "-f"])
+        .arg(example_cfg())
+        .args(["-A", &listen, "-A", &dst]);
+    let mut kam = Proc::spawn("kamailio", cmd, dir.join("kamailio.log"));
+    let end = std::time::Instant::now() + Duration::from_secs(10);
+    while std::net::UdpSocket::bind(("127.0.0.1", proxy)).is_ok() {
+        assert!(
+            std::time::Instant::now() < end,
+            "kamailio did not start:\n{}",
+            kam.output()
+        );
+        if let Ok(Some(_)) = kam.child.try_wait() {
+            panic!("kamailio exited:\n{}", kam.output());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let _uas = start_sipp_uas(&dir, uas_port, "u1", Duration::from_secs(60));
+    let target: SocketAddr = format!("127.0.0.1:{proxy}").parse().unwrap();
+    let res = run_sipp_uac(&dir, uac_port, "u1", target, 200, 500, &[]);
+    let log = kam.output();
+    assert_all_calls_ok(&res, 500, &log);
+}
