@@ -181,26 +181,28 @@ pub(crate) fn start_ferrosip(dir: &Path, cfg: &Path, args: &[&str], env: &[(&str
     p
 }
 
-/// Starts `sipp -sn uas` on `port` (proto "u1" or "t1"), bounded by `timeout`.
-pub(crate) fn start_sipp_uas(dir: &Path, port: u16, transport: &str, timeout: Duration) -> Proc {
+/// A SIPp command for built-in scenario `scenario` on 127.0.0.1:`port` over `transport`
+/// (`u1`/`t1`), run in `dir`, with large socket buffers and no keyboard.
+fn sipp(dir: &Path, scenario: &str, port: u16, transport: &str) -> Command {
     let mut cmd = Command::new("sipp");
-    cmd.current_dir(dir).args([
-        "-sn",
-        "uas",
-        "-i",
-        "127.0.0.1",
-        "-p",
-        &port.to_string(),
+    cmd.current_dir(dir)
+        .args(["-sn", scenario, "-i", "127.0.0.1", "-p", &port.to_string()]);
+    cmd.args([
         "-t",
         transport,
         "-bind_local",
         "-nostdin",
         "-buff_size",
         "4194304",
-        "-timeout",
-        &format!("{}s", timeout.as_secs()),
         "-trace_err",
     ]);
+    cmd
+}
+
+/// Starts `sipp -sn uas` on `port` (proto "u1" or "t1"), bounded by `timeout`.
+pub(crate) fn start_sipp_uas(dir: &Path, port: u16, transport: &str, timeout: Duration) -> Proc {
+    let mut cmd = sipp(dir, "uas", port, transport);
+    cmd.args(["-timeout", &format!("{}s", timeout.as_secs())]);
     let mut p = Proc::spawn("sipp-uas", cmd, dir.join("uas.log"));
     // SIPp prints nothing useful on start; wait for the port to be taken.
     let end = Instant::now() + Duration::from_secs(5);
@@ -242,36 +244,15 @@ pub(crate) fn run_sipp_uac(
     extra: &[&str],
 ) -> UacResult {
     let limit = Duration::from_secs(u64::from(calls / rate.max(1)) + 40);
-    let mut cmd = Command::new("sipp");
-    cmd.current_dir(dir)
+    let mut cmd = sipp(dir, "uac", port, transport);
+    cmd.args(["-r", &rate.to_string(), "-m", &calls.to_string()])
         .args([
-            "-sn",
-            "uac",
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "-t",
-            transport,
-            "-bind_local",
-            "-nostdin",
-            "-buff_size",
-            "4194304",
-            "-r",
-            &rate.to_string(),
-            "-m",
-            &calls.to_string(),
             "-timeout",
             &format!("{}s", limit.as_secs()),
             "-recv_timeout",
             "8000",
-            "-trace_stat",
-            "-stf",
-            "uac_stat.csv",
-            "-fd",
-            "1",
-            "-trace_err",
         ])
+        .args(["-trace_stat", "-stf", "uac_stat.csv", "-fd", "1"])
         .args(extra)
         .arg(target.to_string());
     let mut p = Proc::spawn("sipp-uac", cmd, dir.join("uac.log"));
