@@ -185,21 +185,26 @@ where
 {
     let mut report = SendReport::default();
     let mut iter = msgs.into_iter().peekable();
+    // Fixed-size scratch on the stack: a flush happens on every wake-up, so no allocation here.
+    // SAFETY: sockaddr_storage, iovec and mmsghdr are plain old data; all-zero is valid, and
+    // only the first `len` entries, set below, are passed to the kernel.
+    let mut addrs: [(libc::sockaddr_storage, libc::socklen_t); SEND_BATCH] =
+        unsafe { MaybeUninit::zeroed().assume_init() };
+    // SAFETY: as above.
+    let mut iovs: [libc::iovec; SEND_BATCH] = unsafe { MaybeUninit::zeroed().assume_init() };
+    // SAFETY: as above.
+    let mut all_hdrs: [libc::mmsghdr; SEND_BATCH] = unsafe { MaybeUninit::zeroed().assume_init() };
     while iter.peek().is_some() {
-        let mut addrs: Vec<(libc::sockaddr_storage, libc::socklen_t)> =
-            Vec::with_capacity(SEND_BATCH);
-        let mut iovs: Vec<libc::iovec> = Vec::with_capacity(SEND_BATCH);
+        let mut len = 0;
         for (data, dst) in iter.by_ref().take(SEND_BATCH) {
-            addrs.push(std_to_sockaddr(&dst));
-            iovs.push(libc::iovec {
+            addrs[len] = std_to_sockaddr(&dst);
+            iovs[len] = libc::iovec {
                 iov_base: data.as_ptr() as *mut _,
                 iov_len: data.len(),
-            });
+            };
+            len += 1;
         }
-        // SAFETY: mmsghdr is plain old data; all-zero is valid and the fields used are set below.
-        let mut hdrs: Vec<libc::mmsghdr> = (0..iovs.len())
-            .map(|_| unsafe { MaybeUninit::zeroed().assume_init() })
-            .collect();
+        let hdrs = &mut all_hdrs[..len];
         for (i, h) in hdrs.iter_mut().enumerate() {
             h.msg_hdr.msg_name = (&mut addrs[i].0 as *mut libc::sockaddr_storage).cast();
             h.msg_hdr.msg_namelen = addrs[i].1;
