@@ -146,24 +146,16 @@ pub(crate) fn spawn_all(
         } else {
             Some(cores[id % cores.len()])
         };
-        let env = WorkerEnv {
-            worker: id,
-            workers,
-            sockets: bound.sockets.clone(),
-        };
-        let router = Router::new(cfg, env);
-        let mut w = Worker::new(
+        let w = Worker::new(
+            cfg,
             id,
             workers,
-            router,
-            bound.sockets.clone(),
+            &bound.sockets,
             socks,
             inbox,
             &mesh,
+            &registry,
         )?;
-        w.registry = registry.clone();
-        w.tcp_lifetime = Duration::from_secs(u64::from(cfg.core.tcp_connection_lifetime.max(1)));
-        w.tcp_max_conns = (cfg.core.tcp_max_connections as usize / workers).max(16);
         let stop = stop.clone();
         let h = std::thread::Builder::new()
             .name(format!("worker-{id}"))
@@ -180,15 +172,24 @@ pub(crate) fn spawn_all(
 }
 
 impl Worker {
+    #[allow(clippy::too_many_arguments)]
     fn new(
+        cfg: &Config,
         id: usize,
         workers: usize,
-        router: Router,
-        sockets: Vec<LocalSocket>,
+        sockets: &[LocalSocket],
         socks: Vec<(usize, socket2::Socket)>,
         inbox: Receiver<CoreMsg>,
         mesh: &Arc<Mesh>,
+        registry: &Arc<ConnRegistry>,
     ) -> Result<Self, String> {
+        let env = WorkerEnv {
+            worker: id,
+            workers,
+            sockets: sockets.to_vec(),
+        };
+        let router = Router::new(cfg, env);
+        let sockets = sockets.to_vec();
         let poller = Poller::new(256).map_err(|e| format!("epoll: {e}"))?;
         let waker = mesh.wakers[id].clone();
         poller
@@ -217,12 +218,14 @@ impl Worker {
             inbox,
             mesh: mesh.clone(),
             conns: Conns::default(),
-            registry: Arc::new(ConnRegistry::default()),
+            registry: registry.clone(),
             stats: WorkerStats::default(),
             out: Vec::with_capacity(64),
             batch: Some(Box::new(RecvBatch::new())),
-            tcp_lifetime: Duration::from_secs(120),
-            tcp_max_conns: 1024,
+            // Kamailio's tcp_connection_lifetime (idle close) and tcp_max_connections, shared
+            // out over the workers.
+            tcp_lifetime: Duration::from_secs(u64::from(cfg.core.tcp_connection_lifetime.max(1))),
+            tcp_max_conns: (cfg.core.tcp_max_connections as usize / workers).max(16),
         })
     }
 
