@@ -114,7 +114,7 @@ impl Ctx {
         }
         if st.is_success() {
             // RFC 6026 §8.4: 2xx → Accepted, Timer M = 64·T1 (all transports).
-            self.timers.set(TxTimer::M, now, self.cfg.t1_x64());
+            self.timers.set(TxTimer::M, now, self.cfg.retention());
             return State::Accepted(Accepted);
         }
         // §17.1.1.3: ACK the 300-699 hop by hop; → Completed with Timer D.
@@ -247,6 +247,13 @@ impl ClientInviteTx {
             cx,
             request,
         }
+    }
+
+    /// The request this transaction sends (what CANCEL and ACK are built from, RFC 3261
+    /// §9.1, §17.1.1.3).
+    #[must_use]
+    pub fn request(&self) -> &[u8] {
+        &self.request
     }
 
     /// A response matched this transaction (RFC 3261 §17.1.3). `build_ack` is called only

@@ -153,6 +153,12 @@ impl ClientNonInviteTx {
         }
     }
 
+    /// The request this transaction sends (RFC 3261 §17.1.2).
+    #[must_use]
+    pub fn request(&self) -> &[u8] {
+        &self.request
+    }
+
     /// A response matched this transaction (RFC 3261 §17.1.3); responses for the TU queue
     /// [`TxEvent::Response`], retransmitted finals in `Completed` are absorbed.
     ///

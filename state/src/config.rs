@@ -66,6 +66,11 @@ pub struct TimerConfig {
     /// Override of the 64·T1 final-response timeouts B, F and H (RFC 3261 §17.1.1.2,
     /// §17.1.2.2, §17.2.1); Kamailio's `fr_timer`. `None` (the default) means 64·T1.
     pub fr_timer: Option<Duration>,
+    /// Override of how long a completed transaction is kept to absorb retransmissions:
+    /// Timers J (RFC 3261 §17.2.2), L and M (RFC 6026 §8.11), all 64·T1 by the RFCs. This is
+    /// Kamailio's `wt_timer` (5 s there), which keeps finished transactions for that long.
+    /// `None` (the default) means 64·T1.
+    pub wait_timer: Option<Duration>,
 }
 
 impl Default for TimerConfig {
@@ -77,6 +82,7 @@ impl Default for TimerConfig {
             timer_d: Duration::from_secs(32),
             timer_c: None,
             fr_timer: None,
+            wait_timer: None,
         }
     }
 }
@@ -138,10 +144,17 @@ impl TimerConfig {
         zero_if_reliable(rel, self.t4)
     }
 
-    /// Timer J: 64·T1 on UDP, zero on reliable transports (RFC 3261 §17.2.2).
+    /// Timer J: 64·T1 (or [`Self::wait_timer`]) on UDP, zero on reliable transports
+    /// (RFC 3261 §17.2.2).
     #[must_use]
     pub fn j(&self, rel: Reliability) -> Duration {
-        zero_if_reliable(rel, self.t1_x64())
+        zero_if_reliable(rel, self.retention())
+    }
+
+    /// Timers L and M (RFC 6026 §8.11): 64·T1, or [`Self::wait_timer`] when set.
+    #[must_use]
+    pub fn retention(&self) -> Duration {
+        self.wait_timer.unwrap_or_else(|| self.t1_x64())
     }
 }
 

@@ -132,7 +132,7 @@ impl Proceeding {
         }
         if st.is_success() {
             // RFC 6026 §8.5: 2xx → Accepted, Timer L = 64·T1.
-            cx.timers.set(TxTimer::L, now, cx.cfg.t1_x64());
+            cx.timers.set(TxTimer::L, now, cx.cfg.retention());
             return State::Accepted(Accepted);
         }
         // §17.2.1: 300-699 → Completed, Timer G (UDP) and Timer H.

@@ -107,6 +107,7 @@ fn huge_timer_values_do_not_panic() {
         timer_d: Duration::MAX,
         timer_c: Some(Duration::MAX),
         fr_timer: None,
+        wait_timer: Some(Duration::MAX),
     };
     let mut ci = ClientInviteTx::new(now, cfg, Reliability::Unreliable, Box::default());
     assert_eq!(ci.poll_timeout(), None);
@@ -302,4 +303,20 @@ fn random_input_sequences_never_panic() {
         assert!(terminated_events <= 1);
         assert_eq!(terminated_events == 1, tx.is_terminated());
     }
+}
+
+/// Kamailio's `wt_timer` shortens Timers J, L and M (kept 5 s instead of 64·T1).
+#[test]
+fn wait_timer_overrides_retention_timers() {
+    let now = Instant::now();
+    let cfg = TimerConfig {
+        wait_timer: Some(Duration::from_secs(5)),
+        ..TimerConfig::default()
+    };
+    assert_eq!(cfg.j(Reliability::Unreliable), Duration::from_secs(5));
+    assert_eq!(cfg.j(Reliability::Reliable), Duration::ZERO);
+    let mut ci = ClientInviteTx::new(now, cfg, Reliability::Unreliable, Box::default());
+    ci.handle_response(now, 200, Vec::new).unwrap();
+    assert_eq!(ci.timer(TxTimer::M), Some(now + Duration::from_secs(5)));
+    assert_eq!(TimerConfig::default().retention(), Duration::from_secs(32));
 }
