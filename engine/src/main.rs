@@ -48,6 +48,10 @@ fn main() -> ExitCode {
     if cli.no_tcp {
         cfg.core.disable_tcp = true;
     }
+    // -m (MiB) bounds the transaction tables like Kamailio's shared memory (decision 4).
+    if let Some(m) = cli.shm_mb {
+        cfg.core.shm_mem = Some(m);
+    }
     let plan = match listen::plan(&cli, &cfg) {
         Ok(p) => p,
         Err(e) => {

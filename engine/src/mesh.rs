@@ -20,6 +20,19 @@ pub(crate) enum CoreMsg {
         /// Index of the listen socket it arrived on.
         local: usize,
     },
+    /// A framed message from a stream connection another worker owns, whose call this
+    /// worker owns (ARCHITECTURE.md §3: it crosses the mesh once; replies go back through
+    /// the connection's owner).
+    Stream {
+        /// The message.
+        data: Vec<u8>,
+        /// The connection's peer.
+        src: SocketAddr,
+        /// Index of the listen socket the connection belongs to.
+        local: usize,
+        /// The connection.
+        conn: u64,
+    },
     /// Bytes to write on a stream connection this worker owns.
     StreamSend {
         /// The connection's peer.

@@ -75,7 +75,8 @@ impl Poller {
     /// Waits up to `timeout` and returns what is ready.
     pub(crate) fn wait(&mut self, timeout: Duration, out: &mut Vec<Ready>) -> io::Result<()> {
         out.clear();
-        let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+        // Rounded up: a deadline 0.4 ms away must not turn into a busy poll.
+        let ms = timeout.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
         // SAFETY: the buffer holds `len` events and outlives the call.
         let n = unsafe {
             libc::epoll_wait(

@@ -11,6 +11,8 @@ use crate::mesh::CoreMsg;
 use crate::poller::{Ready, READ, WRITE};
 use crate::worker::{Worker, CONN_BASE};
 use ferrosip_parser::{frame, Framing, Proto};
+use ferrosip_transports::callid::find_call_id;
+use ferrosip_transports::steer::owner_of;
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -302,7 +304,25 @@ fn on_readable(w: &mut Worker, slot: usize) {
     loop {
         match frame(&buf[start..], MAX_HEADER) {
             Ok(Framing::Complete(len)) if len <= MAX_MESSAGE => {
-                w.route(&buf[start..start + len], peer, local, Proto::Tcp, Some(id));
+                let msg = &buf[start..start + len];
+                // The call's transactions live on the worker owning its Call-ID (§3).
+                let owner = if w.workers > 1 {
+                    find_call_id(msg).map(|ci| owner_of(ci, w.workers))
+                } else {
+                    None
+                };
+                match owner {
+                    Some(o) if o != w.id => w.hand_off(
+                        o,
+                        CoreMsg::Stream {
+                            data: msg.to_vec(),
+                            src: peer,
+                            local,
+                            conn: id,
+                        },
+                    ),
+                    _ => w.route(msg, peer, local, Proto::Tcp, Some(id)),
+                }
                 start += len;
             }
             Ok(Framing::Complete(_)) => {

@@ -234,8 +234,12 @@ impl Worker {
         let mut ready: Vec<Ready> = Vec::with_capacity(256);
         let mut last_sweep = Instant::now();
         while !stop.load(Ordering::Relaxed) {
+            // Sleep until the next transaction timer at the latest (RFC 3261 §17 timers).
+            let wait = self.router.next_timeout().map_or(TICK, |d| {
+                d.saturating_duration_since(Instant::now()).min(TICK)
+            });
             self.poller
-                .wait(TICK, &mut ready)
+                .wait(wait, &mut ready)
                 .map_err(|e| format!("epoll_wait: {e}"))?;
             for r in ready.iter().copied() {
                 match r.token {
@@ -254,6 +258,11 @@ impl Worker {
                     }
                 }
             }
+            let now = Instant::now();
+            if self.router.next_timeout().is_some_and(|d| d <= now) {
+                self.router.handle_timeouts(now, &mut self.out);
+                self.flush();
+            }
             if last_sweep.elapsed() >= TICK {
                 last_sweep = Instant::now();
                 crate::tcp::close_idle(&mut self, last_sweep);
@@ -261,11 +270,14 @@ impl Worker {
         }
         crate::tcp::drain_writes(&mut self, Duration::from_secs(2));
         let mut stats = self.stats.clone();
-        let r = self.router.stats();
+        let r = self.router.stats().clone();
+        let t = self.router.tm_stats();
         stats.router = format!(
             "rx_requests={} rx_replies={} bad_requests={} bad_replies={} fwd_requests={} \
              fwd_replies={} local_replies={} dropped_replies={} drops={} send_errors={} \
-             acks_absorbed={} tcp_refused={} tcp_dropped={}",
+             acks_absorbed={} tcp_refused={} tcp_dropped={} tx_server={} tx_client={} \
+             tx_refused_full={} tx_absorbed={} tx_relayed_replies={} tx_local_replies={} \
+             tx_timeouts={} tx_cancels={} tx_retransmissions={} tx_failure_routes={} tx_live={}",
             r.rx_requests,
             r.rx_replies,
             r.bad_requests,
@@ -278,7 +290,18 @@ impl Worker {
             r.send_errors,
             r.acks_absorbed,
             self.conns.refused,
-            self.conns.dropped
+            self.conns.dropped,
+            t.server_created,
+            t.client_created,
+            t.refused_full,
+            t.absorbed,
+            t.relayed_replies,
+            t.local_replies,
+            t.timeouts,
+            t.cancels_sent,
+            t.retransmissions,
+            t.failure_routes,
+            self.router.transactions()
         );
         Ok(stats)
     }
@@ -360,6 +383,15 @@ impl Worker {
                 CoreMsg::Datagram { data, src, local } => {
                     self.stats.from_mesh += 1;
                     self.route(&data, src, local, Proto::Udp, None);
+                }
+                CoreMsg::Stream {
+                    data,
+                    src,
+                    local,
+                    conn,
+                } => {
+                    self.stats.from_mesh += 1;
+                    self.route(&data, src, local, Proto::Tcp, Some(conn));
                 }
                 CoreMsg::StreamSend { dst, data } => {
                     crate::tcp::send_local_or_connect(self, dst, None, data);

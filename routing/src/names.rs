@@ -70,6 +70,52 @@ pub enum Builtin {
     ResetFlag,
     /// sanity `sanity_check([checks [, uri_checks]])`.
     SanityCheck,
+    /// rr `record_route([params])`: add our Record-Route to the copies sent (RFC 3261 §16.6
+    /// step 4).
+    RecordRoute,
+    /// rr `record_route_preset(addr [, addr2])`: Record-Route with the given address(es).
+    RecordRoutePreset,
+    /// rr `add_rr_param(";name=value")`: a parameter for our Record-Route URI (RFC 3261
+    /// §12.1.1).
+    AddRrParam,
+    /// rr `loose_route()`: process the Route header (RFC 3261 §16.4, §16.12).
+    LooseRoute,
+    /// siputils `has_totag()`: whether the To header has a tag (RFC 3261 §12.2).
+    HasTotag,
+    /// rr `is_direction("downstream"|"upstream")`: compare our Route's `ftag` with the From tag.
+    IsDirection,
+    /// tm `t_relay([host [, port]])`: stateful relay (RFC 3261 §16).
+    TRelay,
+    /// tm `t_relay_to_udp([host, port])`.
+    TRelayToUdp,
+    /// tm `t_relay_to_tcp([host, port])`.
+    TRelayToTcp,
+    /// tm `t_on_failure(route)`: arm a `failure_route`.
+    TOnFailure,
+    /// tm `t_on_reply(route)`: arm an `onreply_route`.
+    TOnReply,
+    /// tm `t_on_branch(route)`: arm a `branch_route`.
+    TOnBranch,
+    /// tm `t_check_status(re)`: match the reply status.
+    TCheckStatus,
+    /// tm `t_branch_timeout()`: the failed branch timed out.
+    TBranchTimeout,
+    /// tm `t_branch_replied()`: the failed branch received a reply.
+    TBranchReplied,
+    /// tm `t_is_canceled()`: a CANCEL matched the transaction.
+    TIsCanceled,
+    /// tm `t_check_trans()`: match the request to a transaction (absorbing retransmissions).
+    TCheckTrans,
+    /// tmx `t_precheck_trans()`: a transaction for this request exists already.
+    TPrecheckTrans,
+    /// tm `t_newtran()`: create the server transaction.
+    TNewtran,
+    /// tm `t_reply(code, reason)`: stateful reply.
+    TReply,
+    /// tm `t_set_fr(fr_inv [, fr])`: per-transaction timeouts in ms.
+    TSetFr,
+    /// tm `t_drop_replies()`: forget the replies received so far (failure route).
+    TDropReplies,
 }
 
 /// Core keywords usable as operands (`method == "INVITE"`, `uri == myself`, `src_ip == ...`).
@@ -165,6 +211,11 @@ pub enum Pv {
     Hdr(String),
     /// `$Ts` current Unix time.
     Ts,
+    /// `$T_reply_code` (tmx): the reply status in reply routes, the winning one in failure
+    /// routes, 0 otherwise.
+    TReplyCode,
+    /// `$T_branch_idx` (tmx): the branch index.
+    TBranchIdx,
 }
 
 /// What the interpreter needs from the SIP side while running a route.

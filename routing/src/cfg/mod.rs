@@ -20,7 +20,7 @@
 //! `$(x{...})` and indexes `$(x[n])`, selects `@...`, `flags`/`avpflags` declarations, dynamic
 //! `route($var(x))`, hostnames as `src_ip` operands, the onsend-only keywords
 //! (`snd_ip`, `to_ip`, ...), and every module other than core, sl, maxfwd, sanity, textops,
-//! xlog, pv, kex and corex.
+//! xlog, pv, kex, corex, rr and siputils (`has_totag` only).
 
 use std::fmt;
 use std::path::Path;

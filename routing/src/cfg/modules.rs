@@ -1,6 +1,7 @@
 //! The built-in modules: what `loadmodule` may name, each module's `modparam` parameters
 //! (names and types from the Kamailio module docs) and the script functions each provides.
 
+use super::script::RouteKind;
 use crate::names::Builtin;
 
 /// A `modparam` parameter type.
@@ -79,6 +80,65 @@ pub(crate) const MODULES: &[ModuleDef] = &[
         params: &[],
     },
     ModuleDef {
+        name: "tm",
+        params: &[
+            ("fr_timer", PType::Int),
+            ("fr_inv_timer", PType::Int),
+            ("max_inv_lifetime", PType::Int),
+            ("max_noninv_lifetime", PType::Int),
+            ("wt_timer", PType::Int),
+            ("delete_timer", PType::Int),
+            ("retr_timer1", PType::Int),
+            ("retr_timer2", PType::Int),
+            ("noisy_ctimer", PType::Int),
+            ("auto_inv_100", PType::Int),
+            ("auto_inv_100_reason", PType::Str),
+            ("unix_tx_timeout", PType::Int),
+            ("restart_fr_on_each_reply", PType::Int),
+            ("fr_timer_avp", PType::Str),
+            ("fr_inv_timer_avp", PType::Str),
+            ("tw_append", PType::Str),
+            ("pass_provisional_replies", PType::Int),
+            ("aggregate_challenges", PType::Int),
+            ("reparse_invite", PType::Int),
+            ("ac_extra_hdrs", PType::Str),
+            ("blst_503", PType::Int),
+            ("blst_503_def_timeout", PType::Int),
+            ("blst_503_min_timeout", PType::Int),
+            ("blst_503_max_timeout", PType::Int),
+            ("blst_methods_add", PType::Int),
+            ("blst_methods_lookup", PType::Int),
+            ("cancel_b_method", PType::Int),
+            ("reparse_on_dns_failover", PType::Int),
+            ("on_sl_reply", PType::Str),
+            ("contacts_avp", PType::Str),
+            ("contact_flds_avp", PType::Str),
+            ("disable_6xx_block", PType::Int),
+            ("local_ack_mode", PType::Int),
+            ("failure_reply_mode", PType::Int),
+            ("faked_reply_prio", PType::Int),
+            ("local_cancel_reason", PType::Int),
+            ("e2e_cancel_reason", PType::Int),
+            ("remap_503_500", PType::Int),
+            ("failure_exec_mode", PType::Int),
+            ("dns_reuse_rcv_socket", PType::Int),
+            ("xavp_contact", PType::Str),
+            ("event_callback", PType::Str),
+            ("relay_100", PType::Int),
+            ("rich_redirect", PType::Int),
+            ("exec_time_check", PType::Int),
+            ("reply_relay_mode", PType::Int),
+            ("enable_uac_fr", PType::Int),
+            ("via1_matching", PType::Int),
+            ("callid_matching", PType::Int),
+            ("ruri_matching", PType::Int),
+        ],
+    },
+    ModuleDef {
+        name: "tmx",
+        params: &[("precheck_trans", PType::Int)],
+    },
+    ModuleDef {
         name: "corex",
         params: &[
             ("alias_subdomains", PType::Str),
@@ -87,6 +147,36 @@ pub(crate) const MODULES: &[ModuleDef] = &[
             ("nio_intercept", PType::Int),
             ("nio_min_msg_len", PType::Int),
             ("nio_msg_avp", PType::Str),
+        ],
+    },
+    ModuleDef {
+        name: "rr",
+        params: &[
+            ("enable_full_lr", PType::Int),
+            ("append_fromtag", PType::Int),
+            ("enable_double_rr", PType::Int),
+            ("add_username", PType::Int),
+            ("enable_socket_mismatch_warning", PType::Int),
+            ("custom_user_avp", PType::Str),
+            ("force_send_socket", PType::Int),
+            ("ignore_sips", PType::Int),
+            ("sockname_mode", PType::Int),
+            ("loose_route_mode", PType::Int),
+            ("ignore_user", PType::Str),
+        ],
+    },
+    ModuleDef {
+        name: "siputils",
+        params: &[
+            ("options_accept", PType::Str),
+            ("options_accept_encoding", PType::Str),
+            ("options_accept_language", PType::Str),
+            ("options_support", PType::Str),
+            ("contact_flds_separator", PType::Str),
+            ("rpid_prefix", PType::Str),
+            ("rpid_suffix", PType::Str),
+            ("rpid_avp", PType::Str),
+            ("e164_max_len", PType::Int),
         ],
     },
 ];
@@ -101,6 +191,9 @@ pub(crate) struct FuncDef {
     /// Argument positions that take an integer: a constant numeric string there is
     /// converted at compile time (and a non-numeric constant is an error).
     pub(crate) int_args: &'static [usize],
+    /// The first argument names a route of this kind (`t_on_failure("RTF")`): resolved at
+    /// compile time, an undefined route is an error.
+    pub(crate) route_arg: Option<RouteKind>,
 }
 
 const fn f(
@@ -118,6 +211,20 @@ const fn f(
         min,
         max,
         int_args,
+        route_arg: None,
+    }
+}
+
+/// A function whose first argument names a route of `kind`.
+const fn r(name: &'static str, builtin: Builtin, kind: RouteKind) -> FuncDef {
+    FuncDef {
+        name,
+        builtin,
+        module: "tm",
+        min: 1,
+        max: 1,
+        int_args: &[],
+        route_arg: Some(kind),
     }
 }
 
@@ -150,6 +257,19 @@ pub(crate) const FUNCS: &[FuncDef] = &[
         2,
         &[0, 1],
     ),
+    f("record_route", Builtin::RecordRoute, "rr", 0, 1, &[]),
+    f(
+        "record_route_preset",
+        Builtin::RecordRoutePreset,
+        "rr",
+        1,
+        2,
+        &[],
+    ),
+    f("add_rr_param", Builtin::AddRrParam, "rr", 1, 1, &[]),
+    f("loose_route", Builtin::LooseRoute, "rr", 0, 0, &[]),
+    f("is_direction", Builtin::IsDirection, "rr", 1, 1, &[]),
+    f("has_totag", Builtin::HasTotag, "siputils", 0, 0, &[]),
     f("append_hf", Builtin::AppendHf, "textops", 1, 2, &[]),
     f("remove_hf", Builtin::RemoveHf, "textops", 1, 1, &[]),
     f("is_present_hf", Builtin::IsPresentHf, "textops", 1, 1, &[]),
@@ -162,6 +282,29 @@ pub(crate) const FUNCS: &[FuncDef] = &[
     f("xerr", Builtin::Xerr, "xlog", 1, 1, &[]),
     f("xalert", Builtin::Xalert, "xlog", 1, 1, &[]),
     f("xcrit", Builtin::Xcrit, "xlog", 1, 1, &[]),
+    f("t_relay", Builtin::TRelay, "tm", 0, 2, &[1]),
+    f("t_relay_to_udp", Builtin::TRelayToUdp, "tm", 0, 2, &[1]),
+    f("t_relay_to_tcp", Builtin::TRelayToTcp, "tm", 0, 2, &[1]),
+    r("t_on_failure", Builtin::TOnFailure, RouteKind::Failure),
+    r("t_on_reply", Builtin::TOnReply, RouteKind::OnReply),
+    r("t_on_branch", Builtin::TOnBranch, RouteKind::Branch),
+    f("t_check_status", Builtin::TCheckStatus, "tm", 1, 1, &[]),
+    f("t_branch_timeout", Builtin::TBranchTimeout, "tm", 0, 0, &[]),
+    f("t_branch_replied", Builtin::TBranchReplied, "tm", 0, 0, &[]),
+    f("t_is_canceled", Builtin::TIsCanceled, "tm", 0, 0, &[]),
+    f("t_check_trans", Builtin::TCheckTrans, "tm", 0, 0, &[]),
+    f(
+        "t_precheck_trans",
+        Builtin::TPrecheckTrans,
+        "tmx",
+        0,
+        0,
+        &[],
+    ),
+    f("t_newtran", Builtin::TNewtran, "tm", 0, 0, &[]),
+    f("t_reply", Builtin::TReply, "tm", 2, 2, &[0]),
+    f("t_set_fr", Builtin::TSetFr, "tm", 1, 2, &[0, 1]),
+    f("t_drop_replies", Builtin::TDropReplies, "tm", 0, 1, &[]),
 ];
 
 /// Finds a built-in module by name.

@@ -879,6 +879,8 @@ impl<'t> Parser<'t> {
             ("rs", None) => host(Pv::Rs),
             ("rr", None) => host(Pv::Rr),
             ("Ts", None) => host(Pv::Ts),
+            ("T_reply_code", None) => host(Pv::TReplyCode),
+            ("T_branch_idx", None) => host(Pv::TBranchIdx),
             _ if self.permissive => Ok(PvRef::Null),
             _ => Err(self.err(span, format!("unknown pseudo-variable {text}"))),
         }
@@ -1478,6 +1480,23 @@ impl<'t> Parser<'t> {
             }
             let mut out = Vec::with_capacity(n);
             for (i, (e, aspan)) in args.into_iter().enumerate() {
+                if let (0, Some(kind)) = (i, def.route_arg) {
+                    let name = match &e {
+                        Expr::Const(Value::Str(s)) => s.to_string(),
+                        Expr::Const(Value::Int(v)) => v.to_string(),
+                        _ => {
+                            return Err(
+                                self.err(aspan, format!("argument 1 of {w} must be a route name"))
+                            )
+                        }
+                    };
+                    let id = self.route_slot(kind, &name)?;
+                    if let Some(r) = self.routes.get_mut(id as usize) {
+                        r.first_ref.get_or_insert(aspan);
+                    }
+                    out.push(Expr::Const(Value::Int(i64::from(id))));
+                    continue;
+                }
                 let e = match e {
                     Expr::Const(Value::Str(s)) if def.int_args.contains(&i) => {
                         match super::script::parse_int(&s) {

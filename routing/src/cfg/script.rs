@@ -315,6 +315,18 @@ impl ScriptVars {
         v
     }
 
+    /// A copy of every `$avp` (tm keeps them from the request for its failure route).
+    pub fn avps_snapshot(&self) -> Vec<Vec<Value<'static>>> {
+        self.avps.clone()
+    }
+
+    /// Puts back `$avp`s taken with [`ScriptVars::avps_snapshot`].
+    pub fn restore_avps(&mut self, avps: &[Vec<Value<'static>>]) {
+        for (slot, v) in self.avps.iter_mut().zip(avps) {
+            slot.clone_from(v);
+        }
+    }
+
     /// Starts a new message: clears every `$avp` (keeping their storage).
     pub fn begin_message(&mut self) {
         for a in &mut self.avps {

@@ -48,6 +48,8 @@ pub(crate) struct Shared {
     /// The sent-by text of our Via per socket, as [`Shared::write_sent_by`] writes it
     /// (filled by [`Shared::precompute`]; empty means "format it each time").
     pub sent_by: Vec<Vec<u8>>,
+    /// rr module parameters.
+    pub rr: super::rr::RrParams,
 }
 
 impl Shared {
@@ -145,9 +147,28 @@ impl ScriptEdits {
 
 /// A resolved destination.
 #[derive(Clone, Copy, Debug)]
-struct Target {
-    addr: SocketAddr,
-    proto: Proto,
+pub(crate) struct Target {
+    /// Where to send.
+    pub(crate) addr: SocketAddr,
+    /// Over which transport.
+    pub(crate) proto: Proto,
+}
+
+/// Length of our branches: `z9hG4bK`, 16 hex digits, `.`, 8 hex digits (RFC 3261 §16.6
+/// step 8, §8.1.1.7).
+pub(crate) const BRANCH_LEN: usize = 32;
+
+/// A request ready to send ([`MsgCtx::prepare_forward`]).
+#[derive(Debug)]
+pub(crate) struct Prepared {
+    /// The destination.
+    pub(crate) target: Target,
+    /// Index of the socket to send from.
+    pub(crate) sock: usize,
+    /// The whole request.
+    pub(crate) data: Vec<u8>,
+    /// The branch of the Via we added.
+    pub(crate) branch: [u8; BRANCH_LEN],
 }
 
 /// Why `forward()` did not send (their bytes or our configuration, never a bug of ours);
@@ -173,6 +194,10 @@ pub(crate) enum Failure {
     TooManyHops,
     /// The request already went through us unchanged (RFC 3261 §16.3 step 4).
     LoopDetected,
+    /// The transaction table is full (tm).
+    TableFull,
+    /// The transaction has its maximum number of branches (tm).
+    TooManyBranches,
 }
 
 impl Failure {
@@ -186,6 +211,8 @@ impl Failure {
             Self::ConflictingEdits | Self::NoRequestUri => 500,
             Self::TooManyHops => 483,
             Self::LoopDetected => 482,
+            Self::TableFull => 503,
+            Self::TooManyBranches => 500,
         }
     }
 
@@ -201,6 +228,8 @@ impl Failure {
             Self::NoRequestUri => "No Request-URI",
             Self::TooManyHops => "Too Many Hops",
             Self::LoopDetected => "Loop Detected",
+            Self::TableFull => "Service Unavailable - transaction table full",
+            Self::TooManyBranches => "Too many branches",
         }
     }
 }
@@ -231,6 +260,14 @@ pub(crate) struct MsgCtx<'m, 'r> {
     pub(crate) deleted: u128,
     /// Indexes into `out` of the requests `forward()` queued (for `onsend_route`).
     pub(crate) sent: &'r mut Vec<usize>,
+    /// rr module state of this message (`record_route`, `loose_route`).
+    pub(crate) rr: super::rr::RrState<'m>,
+    /// The worker's transaction layer.
+    pub(crate) tm: &'r mut super::tm::Tm,
+    /// The time the message is handled at (the transaction machines' clock).
+    pub(crate) now: std::time::Instant,
+    /// tm state of this message.
+    pub(crate) t: super::tm::TmMsg,
 }
 
 /// A Value as text (integers formatted).
@@ -466,8 +503,9 @@ impl<'m, 'r> MsgCtx<'m, 'r> {
         );
     }
 
-    /// `sl_send_reply(code, reason)`.
-    fn sl_send_reply(&mut self, args: &[Value<'_>]) -> i32 {
+    /// `sl_send_reply(code, reason)` (and `send_reply`): stateless, except in a failure route
+    /// or (for `send_reply`) when the request has a transaction, where it is `t_reply`.
+    fn sl_send_reply(&mut self, args: &[Value<'_>], stateful_if_tx: bool) -> i32 {
         let code = args
             .first()
             .and_then(val_int)
@@ -479,6 +517,10 @@ impl<'m, 'r> MsgCtx<'m, 'r> {
         } else {
             reason
         };
+        if self.t.mode == super::tm::RouteMode::Failure || (stateful_if_tx && self.t.cur.is_some())
+        {
+            return self.t_reply(code, reason.as_bytes());
+        }
         self.send_reply(code, reason.as_bytes(), b"")
     }
 
@@ -491,7 +533,7 @@ impl<'m, 'r> MsgCtx<'m, 'r> {
         self.send_reply(code, reason.as_bytes(), b"")
     }
 
-    fn fail(&mut self, f: Failure) -> i32 {
+    pub(crate) fn fail(&mut self, f: Failure) -> i32 {
         self.last_error = Some(f);
         self.stats.send_errors += 1;
         tracing::debug!(target: "ferrosip::sip", reason = f.reason(), "forward failed");
@@ -595,15 +637,43 @@ impl<'m, 'r> MsgCtx<'m, 'r> {
     /// Returns 1 when queued, negative on failure (the reason is kept for `sl_reply_error`),
     /// and 0 (stop the script) when the request was answered with 483 or 482 instead.
     pub(crate) fn forward(&mut self, args: &[Value<'_>], force: Option<Proto>) -> i32 {
+        match self.prepare_forward(args, force, None) {
+            Ok(p) => {
+                self.sent.push(self.out.len());
+                self.out.push(Transmit {
+                    proto: p.target.proto,
+                    dst: p.target.addr,
+                    local: Some(p.sock),
+                    conn: None,
+                    data: p.data,
+                });
+                self.stats.fwd_requests += 1;
+                1
+            }
+            Err(code) => code,
+        }
+    }
+
+    /// Builds the request to send to the destination of `forward(...)` / `t_relay(...)`
+    /// (RFC 3261 §16.6): Max-Forwards, received/rport, our Via with a branch (§16.6 step 8),
+    /// the rewritten R-URI, Record-Route. `salt` makes the branch of a stateful branch
+    /// unique per branch index (`None`: the stateless branch of §16.11). `Err` carries the
+    /// script return code: negative on failure, 0 when 483/482 was answered instead.
+    pub(crate) fn prepare_forward(
+        &mut self,
+        args: &[Value<'_>],
+        force: Option<Proto>,
+        salt: Option<u32>,
+    ) -> Result<Prepared, i32> {
         if !self.msg.is_request() {
-            return -1;
+            return Err(-1);
         }
         let target = match self.forward_target(args, force) {
             Ok(t) => t,
-            Err(f) => return self.fail(f),
+            Err(f) => return Err(self.fail(f)),
         };
         let Some(sock) = self.pick_socket(target.proto, target.addr.ip()) else {
-            return self.fail(Failure::NoSocket);
+            return Err(self.fail(Failure::NoSocket));
         };
         let m = self.msg;
         let buf = self.buf();
@@ -613,10 +683,15 @@ impl<'m, 'r> MsgCtx<'m, 'r> {
             let f = Failure::TooManyHops;
             self.last_error = Some(f);
             self.send_reply(f.status(), f.reason().as_bytes(), b"");
-            return 0;
+            return Err(0);
         }
         // Loop detection (RFC 3261 §16.3 step 4).
         let (tx, lp) = self.branch_parts();
+        let tx = match salt {
+            Some(i) => hash_parts(&[&tx.to_le_bytes(), &i.to_le_bytes()]),
+            None => tx,
+        };
+        let mut branch = [0u8; BRANCH_LEN];
         let ours = hex8(u64::from(lp));
         // The branch test first: it is cheap and rarely true.
         let looped = m.vias().iter().any(|v| {
@@ -630,7 +705,7 @@ impl<'m, 'r> MsgCtx<'m, 'r> {
             let f = Failure::LoopDetected;
             self.last_error = Some(f);
             self.send_reply(f.status(), f.reason().as_bytes(), b"");
-            return 0;
+            return Err(0);
         }
         self.edits.replay(self.fwd);
         let dmask = self.deleted;
@@ -694,13 +769,18 @@ impl<'m, 'r> MsgCtx<'m, 'r> {
             s.push(b' ');
             self.sh.write_sent_by(sock, s);
             s.extend_from_slice(b";branch=");
+            let b0 = s.len();
             s.extend_from_slice(MAGIC_COOKIE.as_bytes());
             push_hex(s, tx, 16);
             s.push(b'.');
             s.extend_from_slice(&ours);
+            if let Some(b) = s.get(b0..b0 + BRANCH_LEN) {
+                branch.copy_from_slice(b);
+            }
             s.extend_from_slice(b"\r\n");
             self.fwd.insert(at, s);
         }
+        self.rr_insert(sock, target.proto);
         // Rewritten Request-URI (RFC 3261 §16.6 step 2 / Kamailio $ru).
         if let (Some(new), Some((_, span))) = (self.new_ruri, m.ruri_raw()) {
             self.fwd.replace(span, new.as_bytes());
@@ -713,18 +793,14 @@ impl<'m, 'r> MsgCtx<'m, 'r> {
             usize::try_from(buf.len() as isize + self.fwd.len_delta().max(0)).unwrap_or(buf.len());
         let mut data = Vec::with_capacity(cap);
         if self.fwd.apply(buf, &mut data).is_err() {
-            return self.fail(Failure::ConflictingEdits);
+            return Err(self.fail(Failure::ConflictingEdits));
         }
-        self.sent.push(self.out.len());
-        self.out.push(Transmit {
-            proto: target.proto,
-            dst: target.addr,
-            local: Some(sock),
-            conn: None,
+        Ok(Prepared {
+            target,
+            sock,
             data,
-        });
-        self.stats.fwd_requests += 1;
-        1
+            branch,
+        })
     }
 
     /// `mf_process_maxfwd_header(limit)` (Kamailio maxfwd): 2 when the header was added, 1 when
@@ -1010,7 +1086,47 @@ impl Host for MsgCtx<'_, '_> {
             Builtin::Forward => self.forward(args, None),
             Builtin::ForwardUdp => self.forward(args, Some(Proto::Udp)),
             Builtin::ForwardTcp => self.forward(args, Some(Proto::Tcp)),
-            Builtin::SlSendReply | Builtin::SendReply => self.sl_send_reply(args),
+            Builtin::SlSendReply => self.sl_send_reply(args, false),
+            Builtin::SendReply => self.sl_send_reply(args, true),
+            Builtin::TRelay => self.t_relay(args, None),
+            Builtin::TRelayToUdp => self.t_relay(args, Some(Proto::Udp)),
+            Builtin::TRelayToTcp => self.t_relay(args, Some(Proto::Tcp)),
+            Builtin::TOnFailure | Builtin::TOnReply | Builtin::TOnBranch => self.t_on(f, args),
+            Builtin::TCheckStatus => self.t_check_status(args),
+            Builtin::TBranchTimeout => {
+                if self.t.branch_timeout {
+                    1
+                } else {
+                    -1
+                }
+            }
+            Builtin::TBranchReplied => {
+                if self.t.branch_replied {
+                    1
+                } else {
+                    -1
+                }
+            }
+            Builtin::TIsCanceled => self.t_is_canceled(),
+            Builtin::TCheckTrans => self.t_check_trans(),
+            Builtin::TPrecheckTrans => self.t_precheck_trans(),
+            Builtin::TNewtran => self.t_newtran(),
+            Builtin::TReply => {
+                let code = args
+                    .first()
+                    .and_then(val_int)
+                    .and_then(|c| u16::try_from(c).ok());
+                let Some(code) = code else { return -1 };
+                let reason = args.get(1).and_then(val_str).unwrap_or(Cow::Borrowed(""));
+                let reason = if reason.is_empty() {
+                    Cow::Borrowed(default_reason(code))
+                } else {
+                    reason
+                };
+                self.t_reply(code, reason.as_bytes())
+            }
+            Builtin::TSetFr => self.t_set_fr(args),
+            Builtin::TDropReplies => self.t_drop_replies(),
             Builtin::SlReplyError => self.sl_reply_error(),
             Builtin::IsMethod => self.is_method(args),
             Builtin::MfProcessMaxfwdHeader => self.maxfwd(args),
@@ -1041,6 +1157,12 @@ impl Host for MsgCtx<'_, '_> {
                 let uri_checks = args.get(1).and_then(val_int);
                 self.sanity_check(checks, uri_checks)
             }
+            Builtin::RecordRoute
+            | Builtin::RecordRoutePreset
+            | Builtin::AddRrParam
+            | Builtin::LooseRoute
+            | Builtin::HasTotag
+            | Builtin::IsDirection => self.rr_call(f, args),
             #[allow(unreachable_patterns)]
             _ => {
                 tracing::warn!(target: "ferrosip::sip", ?f, "function not implemented on the message side");
@@ -1135,6 +1257,10 @@ impl Host for MsgCtx<'_, '_> {
             Pv::Rs => m.status().map_or(Value::Null, |s| Value::Int(i64::from(s))),
             Pv::Rr => m.reason().map_or(Value::Null, bytes_val),
             Pv::Hdr(name) => self.header_value(name).map_or(Value::Null, bytes_val),
+            Pv::TReplyCode => self
+                .t_status()
+                .map_or(Value::Int(0), |c| Value::Int(i64::from(c))),
+            Pv::TBranchIdx => Value::Int(i64::from(self.t.branch_idx.unwrap_or(0))),
             Pv::Ts => Value::Int(
                 std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)

@@ -51,6 +51,7 @@ fn shared() -> Shared {
         sanity: SanityParams::default(),
         sip_warning: false,
         sent_by: Vec::new(),
+        rr: Default::default(),
     };
     sh.precompute();
     sh
@@ -86,6 +87,11 @@ fn with_ctx_at<R>(
     let mut stats = Stats::default();
     let mut scratch = Vec::new();
     let mut sent = Vec::new();
+    let mut tm = super::tm::Tm::new(
+        super::tm::TmParams::default(),
+        *b"0123456789abcdef",
+        Vec::new(),
+    );
     let inb = Inbound {
         data,
         src,
@@ -111,6 +117,10 @@ fn with_ctx_at<R>(
         last_error: None,
         deleted: 0,
         sent: &mut sent,
+        rr: Default::default(),
+        tm: &mut tm,
+        now: std::time::Instant::now(),
+        t: Default::default(),
     };
     let r = f(&mut ctx);
     (r, out, stats)

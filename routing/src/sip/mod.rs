@@ -47,14 +47,20 @@ mod hash;
 mod reply;
 mod resolve;
 mod router;
+mod rr;
 mod sanity;
 mod stats;
 mod text;
+mod tm;
+mod tm_fns;
 
 pub use router::Router;
 pub use stats::Stats;
+pub use tm::TmStats;
 
 #[cfg(test)]
 mod ctx_tests;
 #[cfg(test)]
 mod router_tests;
+#[cfg(test)]
+mod tm_tests;

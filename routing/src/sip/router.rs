@@ -2,6 +2,7 @@
 //! `onsend_route`, and the transmits that result.
 
 use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
 use bumpalo::Bump;
 use ferrosip_parser::{parse, Edits, Method, ParseError, Proto, Scheme};
@@ -13,6 +14,7 @@ use super::resolve::Resolver;
 use super::sanity::SanityParams;
 use super::stats::Stats;
 use super::text::{first_element, header_param, hex8, push_hex, same_header, RawHeaders, ViaScan};
+use super::tm::{RouteMode, Saved, Tm, TmMsg, TmParams, TmStats};
 use crate::api::{Inbound, Transmit, WorkerEnv};
 use crate::cfg::{Config, ParamValue, Script, ScriptVars};
 
@@ -31,6 +33,7 @@ pub struct Router {
     stats: Stats,
     scratch: Vec<u8>,
     sent: Vec<usize>,
+    tm: Tm,
 }
 
 impl std::fmt::Debug for Router {
@@ -112,6 +115,8 @@ impl Router {
             .and_then(|v| u32::try_from(v).ok())
             .filter(|v| (1..=256).contains(v))
             .unwrap_or(super::ctx::DEFAULT_MAX_FORWARDS);
+        let tm_params = tm_params(cfg, env.workers);
+        let tm = Tm::new(tm_params, tag_prefix, server.clone());
         let mut shared = Shared {
             sockets: env.sockets,
             aliases,
@@ -121,6 +126,7 @@ impl Router {
             sanity,
             sip_warning: core.sip_warning,
             sent_by: Vec::new(),
+            rr: super::rr::RrParams::from_config(cfg),
         };
         shared.precompute();
         let script = cfg.script.clone();
@@ -136,6 +142,7 @@ impl Router {
             stats: Stats::default(),
             scratch: Vec::with_capacity(256),
             sent: Vec::with_capacity(4),
+            tm,
         }
     }
 
@@ -144,8 +151,148 @@ impl Router {
         &self.stats
     }
 
+    /// The transaction layer's counters.
+    pub fn tm_stats(&self) -> TmStats {
+        self.tm.stats
+    }
+
+    /// Live transactions (server and client) in this worker's table.
+    pub fn transactions(&self) -> usize {
+        self.tm.table.len()
+    }
+
     /// Handles one received message; whatever must be sent is appended to `out`.
     pub fn handle(&mut self, inb: &Inbound<'_>, out: &mut Vec<Transmit>) {
+        self.handle_at(inb, Instant::now(), out);
+    }
+
+    /// [`Router::handle`] at a given time (the transaction machines' clock; tests simulate it).
+    pub fn handle_at(&mut self, inb: &Inbound<'_>, now: Instant, out: &mut Vec<Transmit>) {
+        self.handle_msg(inb, now, out);
+        if !self.tm.completed.is_empty() {
+            self.finish_completed(now, out);
+        }
+    }
+
+    /// When [`Router::handle_timeouts`] is next due, if any transaction has a timer armed.
+    pub fn next_timeout(&mut self) -> Option<Instant> {
+        self.tm.next_deadline()
+    }
+
+    /// Fires the transaction timers due at `now` (retransmissions, timeouts, clean-up) and
+    /// runs the failure routes they lead to.
+    pub fn handle_timeouts(&mut self, now: Instant, out: &mut Vec<Transmit>) {
+        self.arena.reset();
+        self.tm.on_timers(now, out);
+        if !self.tm.completed.is_empty() {
+            self.finish_completed(now, out);
+        }
+    }
+
+    /// Server transactions whose branches all ended: run the armed `failure_route` (which
+    /// may add branches), then relay the best response if nothing is pending (RFC 3261
+    /// §16.7 step 6).
+    fn finish_completed(&mut self, now: Instant, out: &mut Vec<Transmit>) {
+        let mut guard = 0;
+        while let Some(hs) = self.tm.completed.pop() {
+            guard += 1;
+            if guard > 4 * super::tm::MAX_BRANCHES + 64 {
+                self.tm.completed.clear();
+                break;
+            }
+            let Some(s) = self.tm.server(hs) else {
+                continue;
+            };
+            if s.final_sent {
+                continue;
+            }
+            if s.on_failure.is_some() && s.branches.len() < super::tm::MAX_BRANCHES {
+                self.run_failure(hs, now, out);
+            }
+            if !self.tm.has_pending(hs) {
+                self.tm.send_best(hs, now, out);
+            }
+        }
+    }
+
+    /// Runs `failure_route` for server transaction `hs` on its request as `request_route`
+    /// left it (edits, R-URI, flags, `$avp`s).
+    fn run_failure(&mut self, hs: ferrosip_state::TxHandle, now: Instant, out: &mut Vec<Transmit>) {
+        self.sent.clear();
+        let Self {
+            script,
+            vars,
+            arena,
+            edits,
+            fwd,
+            shared,
+            resolver,
+            stats,
+            scratch,
+            sent,
+            tm,
+        } = self;
+        let arena: &Bump = arena;
+        let Some(s) = tm.server(hs) else { return };
+        let Some(route) = s.on_failure.take() else {
+            return;
+        };
+        let saved = s.saved.take().unwrap_or_default();
+        let t = TmMsg {
+            mode: RouteMode::Failure,
+            cur: Some(hs),
+            reply_code: Some(s.best.as_ref().map_or(408, |b| b.code)),
+            branch_idx: s.best.as_ref().map(|b| b.branch),
+            branch_timeout: s.timed_out,
+            branch_replied: s.replied,
+            ..TmMsg::default()
+        };
+        let (src, local, proto, conn) = (s.src, s.local, s.proto, s.conn);
+        let request: &[u8] = arena.alloc_slice_copy(&s.request);
+        tm.stats.failure_routes += 1;
+        vars.begin_message();
+        vars.restore_avps(&saved.avps);
+        let Ok(msg) = parse(request, arena) else {
+            return;
+        };
+        edits.clone_from(&saved.edits);
+        let new_ruri = saved.new_ruri.as_deref().map(|r| &*arena.alloc_str(r));
+        let mut ctx = MsgCtx {
+            msg: &msg,
+            inb: Inbound {
+                data: request,
+                src,
+                local,
+                proto,
+                conn,
+            },
+            arena,
+            sh: shared,
+            resolver,
+            edits,
+            fwd,
+            out,
+            stats,
+            scratch,
+            new_ruri,
+            du: None,
+            flags: saved.flags,
+            maxfwd_done: saved.maxfwd_done,
+            last_error: None,
+            deleted: saved.deleted,
+            sent,
+            tm,
+            now,
+            t,
+            rr: saved.rr.restore(arena),
+        };
+        script.run(route, &mut ctx, vars);
+        if let Some(s) = ctx.tm.server(hs) {
+            s.saved = Some(saved);
+        }
+    }
+
+    fn handle_msg(&mut self, inb: &Inbound<'_>, now: Instant, out: &mut Vec<Transmit>) {
         self.arena.reset();
         self.vars.begin_message();
         self.edits.clear();
@@ -161,6 +308,7 @@ impl Router {
             stats,
             scratch,
             sent,
+            tm,
         } = self;
         let msg = match parse(inb.data, arena) {
             Ok(m) => m,
@@ -198,6 +346,10 @@ impl Router {
             last_error: None,
             deleted: 0,
             sent,
+            tm,
+            now,
+            t: TmMsg::default(),
+            rr: Default::default(),
         };
         if is_request {
             request(&mut ctx, script, vars);
@@ -205,6 +357,51 @@ impl Router {
             reply(&mut ctx, script, vars);
         }
     }
+}
+
+/// The tm parameters from `modparam("tm", ...)` (Kamailio names, milliseconds) and the table
+/// bound from `-m` / `shm_mem_size` (MiB, default 64): each worker gets its share at about
+/// 2 KiB per transaction (measured: a relayed INVITE holds a server and a client
+/// transaction of about 1 KiB each).
+fn tm_params(cfg: &Config, workers: usize) -> TmParams {
+    let mut p = TmParams::default();
+    let ms = |name: &str| {
+        param_int(cfg, "tm", name)
+            .filter(|v| *v > 0)
+            .map(|v| Duration::from_millis(v.unsigned_abs()))
+    };
+    let t = &mut p.timers;
+    if let Some(d) = ms("fr_timer") {
+        t.fr_timer = Some(d);
+    }
+    if let Some(d) = ms("fr_inv_timer") {
+        t.timer_c = Some(d);
+    }
+    if let Some(d) = ms("wt_timer") {
+        t.wait_timer = Some(d);
+        t.timer_d = d;
+    }
+    if let Some(d) = ms("retr_timer1") {
+        t.t1 = d;
+    }
+    if let Some(d) = ms("retr_timer2") {
+        t.t2 = d;
+    }
+    if let Err(e) = t.validate(false) {
+        tracing::warn!(target: "ferrosip::tm", "tm timers: {e}; using the defaults for T1 and T2");
+        let d = super::tm::kamailio_timers();
+        t.t1 = d.t1;
+        t.t2 = d.t2;
+    }
+    if let Some(v) = param_int(cfg, "tm", "auto_inv_100") {
+        p.auto_100 = v != 0;
+    }
+    let shm = u64::from(cfg.core.shm_mem.unwrap_or(64)) * 1024 * 1024;
+    let per_worker = shm / workers.max(1) as u64 / 2048;
+    p.capacity = usize::try_from(per_worker)
+        .unwrap_or(usize::MAX)
+        .clamp(1024, ferrosip_state::MAX_PENDING_TX_PER_CORE * 4);
+    p
 }
 
 /// The request path: pre-script checks, `request_route`, then `onsend_route` per forward.
@@ -235,6 +432,12 @@ fn request(ctx: &mut MsgCtx<'_, '_>, script: &Script, vars: &mut ScriptVars) {
             t.len() > 17 && t[..16] == ctx.sh.tag_prefix && t[16] == b'-'
         });
         if ours {
+            // Also the ACK of a local non-2xx of a transaction (RFC 3261 §17.2.1).
+            if let Some(h) =
+                super::tm::server_key(msg, "INVITE").and_then(|k| ctx.tm.find_server(k))
+            {
+                ctx.tm.absorb(h, ctx.now, true, ctx.out);
+            }
             ctx.stats.acks_absorbed += 1;
             return;
         }
@@ -246,6 +449,9 @@ fn request(ctx: &mut MsgCtx<'_, '_>, script: &Script, vars: &mut ScriptVars) {
     let outcome = script.run(route, ctx, vars);
     if outcome.dropped {
         ctx.stats.drops += 1;
+    }
+    if let Some(h) = ctx.t.cur.filter(|_| ctx.t.created) {
+        keep_or_drop_transaction(ctx, vars, h);
     }
     if ctx.sent.is_empty() {
         return;
@@ -267,6 +473,31 @@ fn request(ctx: &mut MsgCtx<'_, '_>, script: &Script, vars: &mut ScriptVars) {
     }
 }
 
+/// After `request_route` created a server transaction: drop it if nothing will ever answer
+/// it (no branch, no reply), else keep what an armed `failure_route` needs.
+fn keep_or_drop_transaction(
+    ctx: &mut MsgCtx<'_, '_>,
+    vars: &ScriptVars,
+    h: ferrosip_state::TxHandle,
+) {
+    let Some(s) = ctx.tm.server(h) else { return };
+    if s.branches.is_empty() && !s.final_sent {
+        ctx.tm.remove(h);
+        return;
+    }
+    if s.on_failure.is_some() && s.saved.is_none() {
+        s.saved = Some(Box::new(Saved {
+            edits: ctx.edits.clone(),
+            new_ruri: ctx.new_ruri.map(Into::into),
+            flags: ctx.flags,
+            avps: vars.avps_snapshot(),
+            rr: ctx.rr.save(),
+            maxfwd_done: ctx.maxfwd_done,
+            deleted: ctx.deleted,
+        }));
+    }
+}
+
 /// The reply path (RFC 3261 §16.11 stateless response forwarding, §18.2.2): our Via must be
 /// on top; `reply_route` may drop; our Via is removed and the response goes to the next Via.
 fn reply(ctx: &mut MsgCtx<'_, '_>, script: &Script, vars: &mut ScriptVars) {
@@ -279,6 +510,16 @@ fn reply(ctx: &mut MsgCtx<'_, '_>, script: &Script, vars: &mut ScriptVars) {
         ctx.stats.dropped_replies += 1;
         return;
     }
+    // tm: the client transaction by our branch and the CSeq method (RFC 3261 §17.1.3).
+    let hc = match (top.branch, msg.cseq()) {
+        (Some(b), Some(cs)) => ctx
+            .tm
+            .table
+            .find(ferrosip_state::TxKeyRef::client(b, cs.method.as_str())),
+        _ => None,
+    };
+    ctx.t.mode = RouteMode::Reply;
+    ctx.t.client = hc;
     if let Some(route) = script.reply_route() {
         let o = script.run(route, ctx, vars);
         if o.dropped {
@@ -286,30 +527,18 @@ fn reply(ctx: &mut MsgCtx<'_, '_>, script: &Script, vars: &mut ScriptVars) {
             return;
         }
     }
+    if let Some(hc) = hc {
+        stateful_reply(ctx, script, vars, hc);
+        return;
+    }
     let vias = msg.vias();
     let Some(next) = vias.get(1) else {
         ctx.stats.drops += 1;
         return;
     };
     let buf = msg.buf();
-    ctx.edits.replay(ctx.fwd);
-    // Remove our Via: the whole line when it holds only our value, else our value and the
-    // comma after it.
-    let same_line = vias
-        .iter()
-        .filter(|v| v.header_index == top.header_index)
-        .count();
-    if same_line <= 1 {
-        if let Some(h) = msg.headers().get(top.header_index) {
-            if !ctx.is_deleted(top.header_index) {
-                ctx.fwd.delete(h.line.clone());
-            }
-        }
-    } else {
-        ctx.fwd.delete(top.span.start..next.span.start);
-    }
-    if msg.len() < buf.len() {
-        ctx.fwd.delete(msg.len()..buf.len());
+    if !without_our_via(ctx) {
+        return;
     }
     // Next hop from the next Via: received / rport when present (RFC 3581 §4).
     let Some(proto) = next.proto else {
@@ -354,6 +583,77 @@ fn reply(ctx: &mut MsgCtx<'_, '_>, script: &Script, vars: &mut ScriptVars) {
         data,
     });
     ctx.stats.fwd_replies += 1;
+}
+
+/// A response that matched client transaction `hc`: its `onreply_route` (armed with
+/// `t_on_reply`) runs, then the transaction layer relays or keeps it (RFC 3261 §16.7). A
+/// provisional response dropped in `onreply_route` is not relayed.
+fn stateful_reply(
+    ctx: &mut MsgCtx<'_, '_>,
+    script: &Script,
+    vars: &mut ScriptVars,
+    hc: ferrosip_state::TxHandle,
+) {
+    let msg = ctx.msg;
+    let code = msg.status().unwrap_or(0);
+    let on_reply = ctx
+        .tm
+        .client(hc)
+        .map(|c| c.parent)
+        .and_then(|p| ctx.tm.server(p))
+        .and_then(|s| s.on_reply);
+    if let Some(c) = ctx.tm.client(hc) {
+        ctx.t.branch_idx = Some(c.idx);
+    }
+    let mut dropped = false;
+    if let Some(route) = on_reply {
+        dropped = script.run(route, ctx, vars).dropped;
+    }
+    let bytes = if (dropped && code < 200) || msg.vias().len() < 2 || !without_our_via(ctx) {
+        None
+    } else {
+        let buf = msg.buf();
+        let mut data = Vec::with_capacity(buf.len());
+        ctx.fwd.apply(buf, &mut data).is_ok().then_some(data)
+    };
+    let buf = msg.buf();
+    let to = msg
+        .header(ferrosip_parser::HeaderName::To)
+        .and_then(|h| buf.get(without_crlf(buf, h.line.clone())))
+        .unwrap_or_default();
+    ctx.tm.on_response(hc, code, bytes, to, ctx.now, ctx.out);
+}
+
+/// Loads the edits that remove our (top) Via from a response into `ctx.fwd`, with the
+/// script's edits and without trailing octets; `false` when there is no Via to remove.
+fn without_our_via(ctx: &mut MsgCtx<'_, '_>) -> bool {
+    let msg = ctx.msg;
+    let vias = msg.vias();
+    let (Some(top), Some(next)) = (vias.first(), vias.get(1)) else {
+        ctx.stats.drops += 1;
+        return false;
+    };
+    let buf = msg.buf();
+    ctx.edits.replay(ctx.fwd);
+    // Remove our Via: the whole line when it holds only our value, else our value and the
+    // comma after it.
+    let same_line = vias
+        .iter()
+        .filter(|v| v.header_index == top.header_index)
+        .count();
+    if same_line <= 1 {
+        if let Some(h) = msg.headers().get(top.header_index) {
+            if !ctx.is_deleted(top.header_index) {
+                ctx.fwd.delete(h.line.clone());
+            }
+        }
+    } else {
+        ctx.fwd.delete(top.span.start..next.span.start);
+    }
+    if msg.len() < buf.len() {
+        ctx.fwd.delete(msg.len()..buf.len());
+    }
+    true
 }
 
 /// A message the parser rejected. A request is answered `400 <reason>` (513 for size, per

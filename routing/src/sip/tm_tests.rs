@@ -1,0 +1,471 @@
+//! Stateful proxying (tm) through the whole router on a simulated clock and network: every
+//! timer path runs in milliseconds of test time.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use ferrosip_parser::Proto;
+
+use super::ctx_tests::{test_sockets, INVITE, SRC};
+use super::Router;
+use crate::api::{Inbound, Transmit, WorkerEnv};
+use crate::cfg::Config;
+
+const MODULES: &str = "loadmodule \"sl.so\"\nloadmodule \"tm.so\"\nloadmodule \"tmx.so\"\n\
+loadmodule \"maxfwd.so\"\nloadmodule \"textops.so\"\nloadmodule \"pv.so\"\n\
+modparam(\"tm\", \"fr_timer\", 2000)\nmodparam(\"tm\", \"fr_inv_timer\", 6000)\n";
+
+/// The stock stateful pattern of `bench-anchor/cfg/stateful.cfg`, with a failure route that
+/// fails over to a second destination on 503 or timeout.
+const STATEFUL: &str = "request_route {\n\
+  if (!mf_process_maxfwd_header(\"10\")) { sl_send_reply(\"483\", \"Too Many Hops\"); exit; }\n\
+  if (is_method(\"CANCEL\")) { if (t_check_trans()) { t_relay(); } exit; }\n\
+  if (is_method(\"ACK\")) { if (t_check_trans()) { t_relay(); } exit; }\n\
+  if (t_precheck_trans()) { t_check_trans(); exit; }\n\
+  t_check_trans();\n\
+  $avp(first) = \"A\";\n\
+  t_on_failure(\"RTF\");\n\
+  $du = \"sip:127.0.0.1:5070\";\n\
+  if (!t_relay()) { sl_reply_error(); }\n\
+  exit;\n}\n\
+failure_route[RTF] {\n\
+  if (t_is_canceled()) { exit; }\n\
+  $var(code) = $T_reply_code;\n\
+  if ($avp(first) == \"A\" && t_check_status(\"503|408\")) {\n\
+    $du = \"sip:127.0.0.1:5071\";\n\
+    t_relay();\n\
+  }\n\
+}\n";
+
+struct Net {
+    r: Router,
+    now: Instant,
+}
+
+fn net(body: &str) -> Net {
+    let text = format!("{MODULES}{body}");
+    let cfg = match Config::parse_str("tm.cfg", &text, &[]) {
+        Ok(c) => c,
+        Err(e) => panic!("test cfg does not compile: {e}\n{text}"),
+    };
+    let r = Router::new(
+        &cfg,
+        WorkerEnv {
+            worker: 0,
+            workers: 1,
+            sockets: test_sockets(),
+        },
+    );
+    Net {
+        r,
+        now: Instant::now(),
+    }
+}
+
+impl Net {
+    fn recv(&mut self, data: &str, src: &str) -> Vec<Transmit> {
+        self.recv_proto(data, src, Proto::Udp)
+    }
+
+    fn recv_proto(&mut self, data: &str, src: &str, proto: Proto) -> Vec<Transmit> {
+        let mut out = Vec::new();
+        let inb = Inbound {
+            data: data.as_bytes(),
+            src: src.parse().unwrap(),
+            local: if proto == Proto::Tcp { 1 } else { 0 },
+            proto,
+            conn: (proto == Proto::Tcp).then_some(9),
+        };
+        self.r.handle_at(&inb, self.now, &mut out);
+        out
+    }
+
+    /// Advances the clock by `ms`, firing every timer due on the way.
+    fn advance(&mut self, ms: u64) -> Vec<Transmit> {
+        let end = self.now + Duration::from_millis(ms);
+        let mut out = Vec::new();
+        while let Some(d) = self.r.next_timeout() {
+            if d > end {
+                break;
+            }
+            self.now = d.max(self.now);
+            self.r.handle_timeouts(self.now, &mut out);
+        }
+        self.now = end;
+        out
+    }
+}
+
+fn text(t: &Transmit) -> String {
+    String::from_utf8_lossy(&t.data).into_owned()
+}
+
+fn status(t: &Transmit) -> u16 {
+    let s = text(t);
+    s.strip_prefix("SIP/2.0 ")
+        .and_then(|r| r.get(..3))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+fn dst(t: &Transmit) -> SocketAddr {
+    t.dst
+}
+
+fn method(t: &Transmit) -> String {
+    text(t).split(' ').next().unwrap_or("").to_owned()
+}
+
+/// A response to `req` as a UAS would send it: every Via, From, To (tagged above 100),
+/// Call-ID and CSeq copied.
+fn response(req: &Transmit, code: u16, reason: &str) -> String {
+    let t = text(req);
+    let mut out = format!("SIP/2.0 {code} {reason}\r\n");
+    for line in t.split("\r\n").skip(1) {
+        if line.is_empty() {
+            break;
+        }
+        let name = line
+            .split(':')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        match name.as_str() {
+            "via" | "v" | "from" | "f" | "call-id" | "i" | "cseq" => {
+                out.push_str(line);
+                out.push_str("\r\n");
+            }
+            "to" | "t" => {
+                out.push_str(line);
+                if code > 100 && !line.contains("tag=") {
+                    out.push_str(";tag=uas-1");
+                }
+                out.push_str("\r\n");
+            }
+            _ => {}
+        }
+    }
+    out.push_str("Content-Length: 0\r\n\r\n");
+    out
+}
+
+const UAS1: &str = "127.0.0.1:5070";
+const UAS2: &str = "127.0.0.1:5071";
+
+fn is_to(t: &Transmit, a: &str) -> bool {
+    dst(t) == a.parse::<SocketAddr>().unwrap()
+}
+
+#[test]
+fn invite_gets_100_and_is_relayed_with_a_transaction_branch() {
+    let mut n = net(STATEFUL);
+    let out = n.recv(INVITE, SRC);
+    assert_eq!(out.len(), 2, "{out:#?}");
+    assert_eq!(status(&out[0]), 100);
+    assert_eq!(dst(&out[0]), SRC.parse::<SocketAddr>().unwrap());
+    assert!(is_to(&out[1], UAS1));
+    let inv = text(&out[1]);
+    assert!(
+        inv.starts_with(
+            "INVITE sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK"
+        ),
+        "{inv}"
+    );
+    assert!(inv.contains("Max-Forwards: 9\r\n"), "{inv}");
+    // Server and client transaction.
+    assert_eq!(n.r.transactions(), 2);
+    // A retransmission of the INVITE is absorbed: the 100 again, nothing downstream.
+    let again = n.recv(INVITE, SRC);
+    assert_eq!(again.len(), 1, "{again:#?}");
+    assert_eq!(status(&again[0]), 100);
+    assert_eq!(n.r.tm_stats().absorbed, 1);
+}
+
+#[test]
+fn provisional_and_2xx_are_relayed_upstream_and_state_is_retired() {
+    let mut n = net(STATEFUL);
+    let out = n.recv(INVITE, SRC);
+    let inv = out[1].clone();
+    let r180 = n.recv(&response(&inv, 180, "Ringing"), UAS1);
+    assert_eq!(r180.len(), 1);
+    assert_eq!(status(&r180[0]), 180);
+    assert_eq!(dst(&r180[0]), SRC.parse::<SocketAddr>().unwrap());
+    assert!(
+        !text(&r180[0]).contains("127.0.0.1:5060;branch"),
+        "our Via removed"
+    );
+    // 100 from downstream is not relayed (RFC 3261 §16.7 step 5).
+    assert!(n.recv(&response(&inv, 100, "Trying"), UAS1).is_empty());
+    let ok = n.recv(&response(&inv, 200, "OK"), UAS1);
+    assert_eq!(ok.len(), 1);
+    assert_eq!(status(&ok[0]), 200);
+    // A retransmitted 2xx is relayed too (RFC 6026).
+    let ok2 = n.recv(&response(&inv, 200, "OK"), UAS1);
+    assert_eq!(ok2.len(), 1);
+    assert_eq!(status(&ok2[0]), 200);
+    // No retransmission of the INVITE after a response; after wt_timer (5 s) all is gone.
+    let later = n.advance(10_000);
+    assert!(later.is_empty(), "{later:#?}");
+    assert_eq!(n.r.transactions(), 0);
+}
+
+#[test]
+fn silent_uas_gets_retransmissions_then_fails_over_through_failure_route() {
+    let mut n = net(STATEFUL);
+    let out = n.recv(INVITE, SRC);
+    let first = out[1].clone();
+    // Timer A: 500 ms, 1 s, ... until fr_timer (2 s, Timer B) fires.
+    let out = n.advance(1_999);
+    let retrans: Vec<_> = out.iter().filter(|t| is_to(t, UAS1)).collect();
+    assert_eq!(retrans.len(), 2, "at 0.5 s and 1.5 s: {out:#?}");
+    assert!(retrans.iter().all(|t| t.data == first.data));
+    let out = n.advance(2);
+    // Timeout → failure_route → t_relay to the second UAS.
+    assert_eq!(out.len(), 1, "{out:#?}");
+    assert!(is_to(&out[0], UAS2));
+    assert_eq!(method(&out[0]), "INVITE");
+    assert_ne!(out[0].data, first.data, "a new branch");
+    assert_eq!(n.r.tm_stats().failure_routes, 1);
+    assert_eq!(n.r.tm_stats().timeouts, 1);
+    let ok = n.recv(&response(&out[0], 200, "OK"), UAS2);
+    assert_eq!(ok.len(), 1);
+    assert_eq!(status(&ok[0]), 200);
+}
+
+#[test]
+fn error_503_fails_over_and_the_second_answer_wins() {
+    let mut n = net(STATEFUL);
+    let out = n.recv(INVITE, SRC);
+    let inv = out[1].clone();
+    let r = n.recv(&response(&inv, 503, "Service Unavailable"), UAS1);
+    // The hop-by-hop ACK to the 503 (RFC 3261 §17.1.1.3) and the new branch.
+    assert_eq!(r.len(), 2, "{r:#?}");
+    assert_eq!(method(&r[0]), "ACK");
+    assert!(is_to(&r[0], UAS1));
+    let ack = text(&r[0]);
+    assert!(ack.contains("CSeq: 314159 ACK\r\n"), "{ack}");
+    assert!(ack.contains("tag=uas-1"), "{ack}");
+    assert_eq!(method(&r[1]), "INVITE");
+    assert!(is_to(&r[1], UAS2));
+    let busy = n.recv(&response(&r[1], 486, "Busy Here"), UAS2);
+    // ACK downstream, and — the failure route is not armed again — the 486 upstream.
+    assert_eq!(busy.len(), 2, "{busy:#?}");
+    let up = busy.iter().find(|t| status(t) == 486).expect("486 relayed");
+    assert_eq!(dst(up), SRC.parse::<SocketAddr>().unwrap());
+    // The UAC's ACK for the 486 is absorbed by the server transaction.
+    let ack_up = INVITE
+        .replace("INVITE sip:bob@example.com", "ACK sip:bob@example.com")
+        .replace("CSeq: 314159 INVITE", "CSeq: 314159 ACK")
+        .replace(
+            "To: Bob <sip:bob@example.com>",
+            "To: Bob <sip:bob@example.com>;tag=uas-1",
+        );
+    assert!(n.recv(&ack_up, SRC).is_empty());
+    assert!(n.r.stats().acks_absorbed >= 1);
+    // The 486 is not retransmitted once ACKed (Timer G stopped).
+    let later = n.advance(3_000);
+    assert!(later.iter().all(|t| status(t) != 486), "{later:#?}");
+}
+
+#[test]
+fn final_response_without_failure_route_goes_upstream_and_is_retransmitted_until_acked() {
+    let mut n = net("request_route {\n $du = \"sip:127.0.0.1:5070\";\n t_relay();\n exit;\n}\n");
+    let out = n.recv(INVITE, SRC);
+    let inv = out[1].clone();
+    let r = n.recv(&response(&inv, 404, "Not Found"), UAS1);
+    assert_eq!(r.len(), 2);
+    assert!(r
+        .iter()
+        .any(|t| status(t) == 404 && dst(t) == SRC.parse().unwrap()));
+    // Timer G (UDP): the 404 again after 500 ms while no ACK comes.
+    let again = n.advance(600);
+    assert_eq!(
+        again.iter().filter(|t| status(t) == 404).count(),
+        1,
+        "{again:#?}"
+    );
+}
+
+#[test]
+fn cancel_is_answered_and_relayed_and_487_goes_upstream() {
+    let mut n = net(STATEFUL);
+    let out = n.recv(INVITE, SRC);
+    let inv = out[1].clone();
+    n.recv(&response(&inv, 180, "Ringing"), UAS1);
+    let cancel = INVITE
+        .replace("INVITE sip:bob@example.com", "CANCEL sip:bob@example.com")
+        .replace("CSeq: 314159 INVITE", "CSeq: 314159 CANCEL");
+    let out = n.recv(&cancel, SRC);
+    assert_eq!(out.len(), 2, "{out:#?}");
+    assert_eq!(status(&out[0]), 200);
+    assert!(text(&out[0]).contains("CSeq: 314159 CANCEL"));
+    assert_eq!(method(&out[1]), "CANCEL");
+    assert!(is_to(&out[1], UAS1));
+    let c = text(&out[1]);
+    // Same branch as the INVITE it cancels (RFC 3261 §9.1).
+    let branch = |s: &str| {
+        s.split("branch=")
+            .nth(1)
+            .and_then(|b| b.split([';', '\r']).next())
+            .unwrap_or("")
+            .to_owned()
+    };
+    assert_eq!(branch(&c), branch(&text(&inv)));
+    // The 200 to our CANCEL stays here; the 487 goes upstream (the failure route sees
+    // t_is_canceled() and exits).
+    assert!(n.recv(&response(&out[1], 200, "OK"), UAS1).is_empty());
+    let r = n.recv(&response(&inv, 487, "Request Terminated"), UAS1);
+    assert!(
+        r.iter()
+            .any(|t| status(t) == 487 && dst(t) == SRC.parse().unwrap()),
+        "{r:#?}"
+    );
+    assert!(r.iter().any(|t| method(t) == "ACK" && is_to(t, UAS1)));
+}
+
+#[test]
+fn cancel_before_any_provisional_waits_for_one() {
+    let mut n = net(STATEFUL);
+    let out = n.recv(INVITE, SRC);
+    let inv = out[1].clone();
+    let cancel = INVITE
+        .replace("INVITE sip:bob@example.com", "CANCEL sip:bob@example.com")
+        .replace("CSeq: 314159 INVITE", "CSeq: 314159 CANCEL");
+    let out = n.recv(&cancel, SRC);
+    assert_eq!(out.len(), 1, "only the 200: {out:#?}");
+    // RFC 3261 §9.1: the CANCEL goes once a provisional response arrived.
+    let r = n.recv(&response(&inv, 100, "Trying"), UAS1);
+    assert_eq!(r.len(), 1, "{r:#?}");
+    assert_eq!(method(&r[0]), "CANCEL");
+}
+
+#[test]
+fn cancel_without_transaction_is_not_relayed_by_the_stock_script() {
+    let mut n = net(STATEFUL);
+    let cancel = INVITE
+        .replace("INVITE sip:bob@example.com", "CANCEL sip:bob@example.com")
+        .replace("CSeq: 314159 INVITE", "CSeq: 314159 CANCEL");
+    assert!(n.recv(&cancel, SRC).is_empty());
+}
+
+#[test]
+fn non_invite_is_relayed_statefully_and_times_out_with_408() {
+    let mut n = net(
+        "request_route {\n $du = \"sip:127.0.0.1:5070\";\n if (!t_relay()) { sl_reply_error(); }\n exit;\n}\n",
+    );
+    let bye = INVITE
+        .replace("INVITE sip:bob@example.com", "BYE sip:bob@example.com")
+        .replace("CSeq: 314159 INVITE", "CSeq: 314160 BYE")
+        .replace(
+            "To: Bob <sip:bob@example.com>",
+            "To: Bob <sip:bob@example.com>;tag=b",
+        );
+    let out = n.recv(&bye, SRC);
+    assert_eq!(out.len(), 1, "no 100 for a non-INVITE: {out:#?}");
+    assert_eq!(method(&out[0]), "BYE");
+    // Timer E retransmits, Timer F (fr_timer 2 s) ends it with a local 408.
+    let later = n.advance(2_100);
+    assert!(later.iter().filter(|t| method(t) == "BYE").count() >= 2);
+    let r408: Vec<_> = later.iter().filter(|t| status(t) == 408).collect();
+    assert_eq!(r408.len(), 1, "{later:#?}");
+    assert!(text(r408[0]).contains("CSeq: 314160 BYE"));
+}
+
+#[test]
+fn tcp_branches_are_not_retransmitted() {
+    let mut n = net(
+        "request_route {\n $du = \"sip:127.0.0.1:5070;transport=tcp\";\n t_relay();\n exit;\n}\n",
+    );
+    let inv = INVITE.replace("SIP/2.0/UDP client", "SIP/2.0/TCP client");
+    let out = n.recv_proto(&inv, SRC, Proto::Tcp);
+    assert_eq!(out.len(), 2);
+    assert_eq!(out[1].proto, Proto::Tcp);
+    assert_eq!(out[0].conn, Some(9), "the 100 goes back on the connection");
+    let later = n.advance(1_900);
+    assert!(later.is_empty(), "no Timer A on TCP: {later:#?}");
+    let later = n.advance(200);
+    assert!(
+        later.iter().any(|t| status(t) == 408 && t.conn == Some(9)),
+        "{later:#?}"
+    );
+}
+
+#[test]
+fn a_full_table_answers_503_and_counts() {
+    // shm 1 MiB, one worker: the floor of 1024 transactions, i.e. 512 relayed INVITEs.
+    let mut n = net("shm_mem_size=1\nrequest_route {\n $du = \"sip:127.0.0.1:5070\";\n if (!t_relay()) { sl_reply_error(); }\n exit;\n}\n");
+    let mut refused = Vec::new();
+    for i in 0..520 {
+        let inv = INVITE.replace("z9hG4bK776asdhds", &format!("z9hG4bKfill{i}"));
+        let out = n.recv(&inv, SRC);
+        if out.iter().any(|t| status(t) == 503) {
+            refused.push(i);
+        }
+    }
+    assert_eq!(n.r.transactions(), 1024);
+    assert_eq!(refused, (512..520).collect::<Vec<_>>());
+    assert_eq!(n.r.tm_stats().refused_full, 8);
+    // Once the calls complete and their transactions retire, new calls are accepted again.
+    n.advance(40_000);
+    let out = n.recv(INVITE, SRC);
+    assert!(out.iter().all(|t| status(t) != 503), "{out:#?}");
+}
+
+#[test]
+fn t_reply_answers_statefully_and_absorbs_retransmissions() {
+    let mut n = net("request_route {\n if (!t_newtran()) { exit; }\n t_reply(\"404\", \"Nobody Here\");\n exit;\n}\n");
+    let out = n.recv(INVITE, SRC);
+    assert_eq!(out.len(), 1);
+    assert_eq!(status(&out[0]), 404);
+    assert!(text(&out[0]).contains("404 Nobody Here"));
+    let again = n.recv(INVITE, SRC);
+    assert_eq!(again.len(), 1, "the stored 404 again");
+    assert_eq!(again[0].data, out[0].data);
+}
+
+#[test]
+fn t_on_failure_needs_a_defined_failure_route() {
+    let text = format!("{MODULES}request_route {{\n t_on_failure(\"NOPE\");\n t_relay();\n}}\n");
+    let e = Config::parse_str("tm.cfg", &text, &[])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("route 'NOPE' is not defined"), "{e}");
+    let text = "loadmodule \"sl.so\"\nrequest_route {\n t_relay();\n}\n";
+    let e = Config::parse_str("tm.cfg", text, &[])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("needs loadmodule \"tm.so\""), "{e}");
+}
+
+#[test]
+fn request_without_rfc3261_branch_is_relayed_statelessly() {
+    let mut n = net("request_route {\n $du = \"sip:127.0.0.1:5070\";\n t_relay();\n exit;\n}\n");
+    let old = INVITE.replace("branch=z9hG4bK776asdhds", "branch=776asdhds");
+    let out = n.recv(&old, SRC);
+    assert_eq!(out.len(), 1);
+    assert_eq!(method(&out[0]), "INVITE");
+    assert_eq!(n.r.transactions(), 0);
+}
+
+#[test]
+fn failure_route_branches_keep_record_route_and_script_edits() {
+    let mut n = net("loadmodule \"rr.so\"\nrequest_route {\n\
+         if (!mf_process_maxfwd_header(\"10\")) { exit; }\n\
+         record_route();\n append_hf(\"X-First: yes\\r\\n\");\n\
+         t_on_failure(\"NEXT\");\n $du = \"sip:127.0.0.1:5070\";\n t_relay();\n exit;\n}\n\
+         failure_route[NEXT] {\n $du = \"sip:127.0.0.1:5071\";\n t_relay();\n}\n");
+    let out = n.recv(INVITE, SRC);
+    let first = text(&out[1]);
+    assert!(first.contains("Record-Route: <sip:127.0.0.1;lr"), "{first}");
+    let r = n.recv(&response(&out[1], 500, "Oops"), UAS1);
+    let second = r.iter().find(|t| is_to(t, UAS2)).expect("failover branch");
+    let second = text(second);
+    assert!(
+        second.contains("Record-Route: <sip:127.0.0.1;lr"),
+        "{second}"
+    );
+    assert!(second.contains("X-First: yes\r\n"), "{second}");
+    assert!(second.contains("Max-Forwards: 9\r\n"), "{second}");
+    assert_eq!(second.matches("Max-Forwards").count(), 1, "{second}");
+}
