@@ -181,12 +181,18 @@ pub(crate) fn start_ferrosip(dir: &Path, cfg: &Path, args: &[&str], env: &[(&str
     p
 }
 
-/// A SIPp command for built-in scenario `scenario` on 127.0.0.1:`port` over `transport`
-/// (`u1`/`t1`), run in `dir`, with large socket buffers and no keyboard.
+/// A SIPp command for `scenario` (a built-in name, or a path ending in `.xml`) on
+/// 127.0.0.1:`port` over `transport` (`u1`/`t1`), run in `dir`, with large socket buffers
+/// and no keyboard.
 fn sipp(dir: &Path, scenario: &str, port: u16, transport: &str) -> Command {
     let mut cmd = Command::new("sipp");
+    let flag = if scenario.ends_with(".xml") {
+        "-sf"
+    } else {
+        "-sn"
+    };
     cmd.current_dir(dir)
-        .args(["-sn", scenario, "-i", "127.0.0.1", "-p", &port.to_string()]);
+        .args([flag, scenario, "-i", "127.0.0.1", "-p", &port.to_string()]);
     cmd.args([
         "-t",
         transport,
@@ -201,9 +207,22 @@ fn sipp(dir: &Path, scenario: &str, port: u16, transport: &str) -> Command {
 
 /// Starts `sipp -sn uas` on `port` (proto "u1" or "t1"), bounded by `timeout`.
 pub(crate) fn start_sipp_uas(dir: &Path, port: u16, transport: &str, timeout: Duration) -> Proc {
-    let mut cmd = sipp(dir, "uas", port, transport);
+    start_sipp_uas_with(dir, "uas", port, transport, timeout, &[])
+}
+
+/// Starts a SIPp UAS running `scenario` (built-in name or `.xml` path) with `extra` flags.
+pub(crate) fn start_sipp_uas_with(
+    dir: &Path,
+    scenario: &str,
+    port: u16,
+    transport: &str,
+    timeout: Duration,
+    extra: &[&str],
+) -> Proc {
+    let mut cmd = sipp(dir, scenario, port, transport);
     cmd.args(["-timeout", &format!("{}s", timeout.as_secs())]);
-    let mut p = Proc::spawn("sipp-uas", cmd, dir.join("uas.log"));
+    cmd.args(extra);
+    let mut p = Proc::spawn("sipp-uas", cmd, dir.join(format!("uas-{port}.log")));
     // SIPp prints nothing useful on start; wait for the port to be taken.
     let end = Instant::now() + Duration::from_secs(5);
     while Instant::now() < end {
@@ -243,8 +262,23 @@ pub(crate) fn run_sipp_uac(
     calls: u32,
     extra: &[&str],
 ) -> UacResult {
+    run_sipp_uac_with(dir, "uac", port, transport, target, rate, calls, extra)
+}
+
+/// [`run_sipp_uac`] with a scenario (built-in name or `.xml` path).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn run_sipp_uac_with(
+    dir: &Path,
+    scenario: &str,
+    port: u16,
+    transport: &str,
+    target: SocketAddr,
+    rate: u32,
+    calls: u32,
+    extra: &[&str],
+) -> UacResult {
     let limit = Duration::from_secs(u64::from(calls / rate.max(1)) + 40);
-    let mut cmd = sipp(dir, "uac", port, transport);
+    let mut cmd = sipp(dir, scenario, port, transport);
     cmd.args(["-r", &rate.to_string(), "-m", &calls.to_string()])
         .args([
             "-timeout",
@@ -315,4 +349,18 @@ pub(crate) fn handled_per_worker(log: &str) -> Vec<u64> {
         out[idx] = h.parse().unwrap_or(0);
     }
     out
+}
+
+/// The sum over the workers' stop lines of counter `name` (`name=N`).
+#[allow(dead_code)]
+pub(crate) fn counter_sum(log: &str, name: &str) -> u64 {
+    let key = format!("{name}=");
+    log.lines()
+        .filter(|l| l.contains("worker ") && l.contains("received="))
+        .filter_map(|l| {
+            l.split_whitespace()
+                .find_map(|kv| kv.strip_prefix(key.as_str()))
+                .and_then(|v| v.parse::<u64>().ok())
+        })
+        .sum()
 }

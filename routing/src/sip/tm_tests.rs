@@ -469,3 +469,29 @@ fn failure_route_branches_keep_record_route_and_script_edits() {
     assert!(second.contains("Max-Forwards: 9\r\n"), "{second}");
     assert_eq!(second.matches("Max-Forwards").count(), 1, "{second}");
 }
+
+#[test]
+fn retransmitted_non_invite_is_absorbed_until_timer_j() {
+    let mut n = net(
+        "request_route {\n $du = \"sip:127.0.0.1:5070\";\n if (!t_relay()) { sl_reply_error(); }\n exit;\n}\n",
+    );
+    let bye = INVITE
+        .replace("INVITE sip:bob@example.com", "BYE sip:bob@example.com")
+        .replace("CSeq: 314159 INVITE", "CSeq: 314160 BYE")
+        .replace(
+            "To: Bob <sip:bob@example.com>",
+            "To: Bob <sip:bob@example.com>;tag=b",
+        );
+    let out = n.recv(&bye, SRC);
+    let ok = n.recv(&response(&out[0], 200, "OK"), UAS1);
+    assert_eq!(ok.len(), 1);
+    for step in [500, 1_000, 2_000] {
+        n.advance(step);
+        let again = n.recv(&bye, SRC);
+        assert_eq!(again.len(), 1, "at +{step} ms: {again:#?}");
+        assert_eq!(status(&again[0]), 200, "absorbed: the stored 200 again");
+    }
+    // Timer J (wt_timer, 5 s) retires it.
+    n.advance(5_000);
+    assert_eq!(n.r.transactions(), 0);
+}
