@@ -249,6 +249,20 @@ impl ClientInviteTx {
         }
     }
 
+    /// Once a final response arrived the request is never sent again: its bytes and any
+    /// queued retransmission are dropped (memory per transaction, STYLE L8).
+    fn release_request(&mut self) {
+        if !matches!(self.state, State::Calling(_) | State::Proceeding(_))
+            && !self.request.is_empty()
+        {
+            self.request = Box::default();
+            self.cx
+                .out
+                .sends
+                .retain(|p| !matches!(p, Pending::Request { .. }));
+        }
+    }
+
     /// The request this transaction sends (what CANCEL and ACK are built from, RFC 3261
     /// §9.1, §17.1.1.3).
     #[must_use]
@@ -292,6 +306,7 @@ impl ClientInviteTx {
             State::Terminated(t) => (State::Terminated(t), Disposition::Ignored),
         };
         self.state = next;
+        self.release_request();
         Ok(disp)
     }
 

@@ -153,6 +153,20 @@ impl ClientNonInviteTx {
         }
     }
 
+    /// Once a final response arrived the request is never sent again: its bytes and any
+    /// queued retransmission are dropped (memory per transaction, STYLE L8).
+    fn release_request(&mut self) {
+        if !matches!(self.state, State::Trying(_) | State::Proceeding(_))
+            && !self.request.is_empty()
+        {
+            self.request = Box::default();
+            self.cx
+                .out
+                .sends
+                .retain(|p| !matches!(p, Pending::Request { .. }));
+        }
+    }
+
     /// The request this transaction sends (RFC 3261 §17.1.2).
     #[must_use]
     pub fn request(&self) -> &[u8] {
@@ -175,6 +189,7 @@ impl ClientNonInviteTx {
             State::Terminated(t) => (State::Terminated(t), Disposition::Ignored),
         };
         self.state = next;
+        self.release_request();
         Ok(disp)
     }
 

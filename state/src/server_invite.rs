@@ -105,6 +105,18 @@ impl Ctx {
         });
     }
 
+    /// Sends a 2xx without keeping it: in `Accepted` the transaction never resends a
+    /// response itself (RFC 6026 §8.7: retransmitted INVITEs are absorbed, 2xx
+    /// retransmissions come from the TU), so holding the bytes would only cost memory.
+    fn send_unstored(&mut self, st: StatusCode, bytes: Box<[u8]>) {
+        if let Some((old, old_bytes)) = &self.last {
+            self.out.detach_last_response(Some(*old), old_bytes);
+        }
+        self.last = None;
+        self.out
+            .send(Pending::Owned(TransmitKind::Response(st), bytes));
+    }
+
     fn resend_last(&mut self) {
         if self.last.is_some() {
             self.out.send(Pending::LastResponse {
@@ -126,14 +138,15 @@ impl Proceeding {
     }
 
     fn on_tu_response(self, cx: &mut Ctx, now: Instant, st: StatusCode, bytes: Box<[u8]>) -> State {
+        if st.is_success() {
+            // RFC 6026 §8.5: 2xx → Accepted, Timer L = 64·T1.
+            cx.send_unstored(st, bytes);
+            cx.timers.set(TxTimer::L, now, cx.cfg.retention());
+            return State::Accepted(Accepted);
+        }
         cx.store_and_send(st, bytes);
         if st.is_provisional() {
             return State::Proceeding(self);
-        }
-        if st.is_success() {
-            // RFC 6026 §8.5: 2xx → Accepted, Timer L = 64·T1.
-            cx.timers.set(TxTimer::L, now, cx.cfg.retention());
-            return State::Accepted(Accepted);
         }
         // §17.2.1: 300-699 → Completed, Timer G (UDP) and Timer H.
         if !cx.rel.is_reliable() {
@@ -205,7 +218,7 @@ impl Accepted {
             return Err(Misuse::Non2xxInAccepted(st.code()).into());
         }
         // RFC 6026 §8.7: 2xx from the TU (retransmissions, other forks) go to the transport.
-        cx.store_and_send(st, bytes);
+        cx.send_unstored(st, bytes);
         Ok(State::Accepted(self))
     }
 }
