@@ -116,6 +116,22 @@ pub enum Builtin {
     TSetFr,
     /// tm `t_drop_replies()`: forget the replies received so far (failure route).
     TDropReplies,
+    /// dialog `dlg_manage()`: track the dialog of an initial INVITE (RFC 3261 §12.1); on an
+    /// in-dialog request, true when it matched a tracked dialog.
+    DlgManage,
+    /// dialog `is_known_dlg()`: the message belongs to a tracked dialog (RFC 3261 §12.2).
+    IsKnownDlg,
+    /// dialog `dlg_set_timeout(seconds)`: the current dialog's lifetime.
+    DlgSetTimeout,
+    /// dialog `set_dlg_profile(profile [, value])`.
+    SetDlgProfile,
+    /// dialog `unset_dlg_profile(profile [, value])`.
+    UnsetDlgProfile,
+    /// dialog `is_in_profile(profile [, value])`.
+    IsInProfile,
+    /// dialog `get_profile_size(profile [, value], $var(size))`: the variable is written by
+    /// an assignment the compiler adds after the call (it reads [`Pv::DlgProfileSize`]).
+    GetProfileSize,
 }
 
 /// Core keywords usable as operands (`method == "INVITE"`, `uri == myself`, `src_ip == ...`).
@@ -216,6 +232,35 @@ pub enum Pv {
     TReplyCode,
     /// `$T_branch_idx` (tmx): the branch index.
     TBranchIdx,
+    /// `$dlg(attr)` (dialog): an attribute of the current dialog.
+    Dlg(DlgAttr),
+    /// `$dlg_var(name)` (dialog): a variable stored with the current dialog (writable).
+    DlgVar(String),
+    /// The size the last `get_profile_size` of this message found (no script name: the
+    /// compiler reads it into `get_profile_size`'s result variable).
+    DlgProfileSize,
+}
+
+/// The attributes `$dlg(...)` exposes (Kamailio dialog module names).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DlgAttr {
+    /// `$dlg(state)`: 1 unconfirmed, 2 early, 3 confirmed (no ACK), 4 confirmed, 5 deleted.
+    State,
+    /// `$dlg(h_id)`.
+    HId,
+    /// `$dlg(h_entry)`.
+    HEntry,
+    /// `$dlg(callid)`.
+    CallId,
+    /// `$dlg(from_tag)`.
+    FromTag,
+    /// `$dlg(to_tag)`.
+    ToTag,
+    /// `$dlg(start_ts)`: Unix time of the 2xx, 0 before.
+    StartTs,
+    /// `$dlg(lifetime)`: the dialog's timeout in seconds.
+    Lifetime,
 }
 
 /// What the interpreter needs from the SIP side while running a route.

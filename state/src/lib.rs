@@ -1,6 +1,7 @@
 //! Sans-IO SIP transaction layer: the four RFC 3261 §17 transaction machines (with the
 //! RFC 6026 `Accepted` state and the proxy Timer C of RFC 3261 §16.6-16.8), a bounded
-//! per-worker transaction table and a per-worker timer queue.
+//! per-worker transaction table and a per-worker timer queue; and the bounded per-worker
+//! dialog table of RFC 3261 §12 with Kamailio's dialog states and profiles ([`Dialogs`]).
 //!
 //! # What this crate does not do
 //! `state` has no I/O: it owns no socket, never reads the clock and creates no RNG. Time is an
@@ -56,6 +57,7 @@ mod ack;
 mod client_invite;
 mod client_non_invite;
 mod config;
+mod dialog;
 mod error;
 pub mod manual;
 mod output;
@@ -75,6 +77,12 @@ pub use ack::{AckError, AckParts};
 pub use client_invite::{CancelReadiness, ClientInviteTx};
 pub use client_non_invite::ClientNonInviteTx;
 pub use config::{ConfigError, Reliability, TimerConfig};
+pub use dialog::{
+    parse_profiles, Dialog, DialogConfig, DialogError, DialogInput, DialogStats, Dialogs,
+    Direction, DlgHandle, DlgState, ProfileDef, ProfileError, ProfileId, Transition,
+    MAX_DIALOGS_PER_CORE, MAX_DLG_KEY_PART, MAX_DLG_VARS, MAX_PROFILES, MAX_PROFILE_LINKS,
+    MAX_PROFILE_VALUE,
+};
 pub use error::{Misuse, PeerError, TxError};
 pub use output::{Disposition, StatusCode, TimerCAction, Transmit, TransmitKind, TxEvent};
 pub use server_invite::{CancelDecision, InviteInput, ServerInviteTx};

@@ -166,6 +166,45 @@ pub(crate) const MODULES: &[ModuleDef] = &[
         ],
     },
     ModuleDef {
+        name: "dialog",
+        params: &[
+            ("enable_stats", PType::Int),
+            ("hash_size", PType::Int),
+            ("rr_param", PType::Str),
+            ("dlg_flag", PType::Int),
+            ("timeout_avp", PType::Str),
+            ("default_timeout", PType::Int),
+            ("early_timeout", PType::Int),
+            ("noack_timeout", PType::Int),
+            ("end_timeout", PType::Int),
+            ("dlg_extra_hdrs", PType::Str),
+            ("dlg_match_mode", PType::Int),
+            ("detect_spirals", PType::Int),
+            ("db_url", PType::Str),
+            ("db_mode", PType::Int),
+            ("db_update_period", PType::Int),
+            ("table_name", PType::Str),
+            ("profiles_with_value", PType::Str),
+            ("profiles_no_value", PType::Str),
+            ("bridge_controller", PType::Str),
+            ("initial_cbs_inscript", PType::Int),
+            ("send_bye", PType::Int),
+            ("wait_ack", PType::Int),
+            ("ka_timer", PType::Int),
+            ("ka_interval", PType::Int),
+            ("timeout_noreset", PType::Int),
+            ("track_cseq_updates", PType::Int),
+            ("lreq_callee_headers", PType::Str),
+            ("lreq_caller_headers", PType::Str),
+            ("event_callback", PType::Str),
+            ("h_id_start", PType::Int),
+            ("h_id_step", PType::Int),
+            ("keep_proxy_rr", PType::Int),
+            ("dlg_filter_mode", PType::Int),
+            ("enable_dmq", PType::Int),
+        ],
+    },
+    ModuleDef {
         name: "siputils",
         params: &[
             ("options_accept", PType::Str),
@@ -194,6 +233,14 @@ pub(crate) struct FuncDef {
     /// The first argument names a route of this kind (`t_on_failure("RTF")`): resolved at
     /// compile time, an undefined route is an error.
     pub(crate) route_arg: Option<RouteKind>,
+    /// The first argument names a dialog profile (`set_dlg_profile("caller", ..)`): it must
+    /// be a constant declared with `modparam("dialog", "profiles_with_value"|
+    /// "profiles_no_value", ..)`, checked at compile time like Kamailio's fixup.
+    pub(crate) profile_arg: bool,
+    /// With two or more arguments, the last one is a variable the function writes
+    /// (`get_profile_size(profile, [value,] $var(size))`): compiled to an assignment after
+    /// the call, so such a call must be a statement of its own.
+    pub(crate) out_last: bool,
 }
 
 const fn f(
@@ -212,6 +259,8 @@ const fn f(
         max,
         int_args,
         route_arg: None,
+        profile_arg: false,
+        out_last: false,
     }
 }
 
@@ -225,6 +274,30 @@ const fn r(name: &'static str, builtin: Builtin, kind: RouteKind) -> FuncDef {
         max: 1,
         int_args: &[],
         route_arg: Some(kind),
+        profile_arg: false,
+        out_last: false,
+    }
+}
+
+/// A dialog function whose first argument names a profile; `out_last`: the last argument
+/// (when there are two or more) is written.
+const fn dp(
+    name: &'static str,
+    builtin: Builtin,
+    min: usize,
+    max: usize,
+    out_last: bool,
+) -> FuncDef {
+    FuncDef {
+        name,
+        builtin,
+        module: "dialog",
+        min,
+        max,
+        int_args: &[],
+        route_arg: None,
+        profile_arg: true,
+        out_last,
     }
 }
 
@@ -305,6 +378,20 @@ pub(crate) const FUNCS: &[FuncDef] = &[
     f("t_reply", Builtin::TReply, "tm", 2, 2, &[0]),
     f("t_set_fr", Builtin::TSetFr, "tm", 1, 2, &[0, 1]),
     f("t_drop_replies", Builtin::TDropReplies, "tm", 0, 1, &[]),
+    f("dlg_manage", Builtin::DlgManage, "dialog", 0, 0, &[]),
+    f("is_known_dlg", Builtin::IsKnownDlg, "dialog", 0, 0, &[]),
+    f(
+        "dlg_set_timeout",
+        Builtin::DlgSetTimeout,
+        "dialog",
+        1,
+        1,
+        &[0],
+    ),
+    dp("set_dlg_profile", Builtin::SetDlgProfile, 1, 2, false),
+    dp("unset_dlg_profile", Builtin::UnsetDlgProfile, 1, 2, false),
+    dp("is_in_profile", Builtin::IsInProfile, 1, 2, false),
+    dp("get_profile_size", Builtin::GetProfileSize, 2, 3, true),
 ];
 
 /// Finds a built-in module by name.

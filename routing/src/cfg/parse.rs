@@ -12,7 +12,7 @@ use super::script::{
     Stmt, MAX_ARGS,
 };
 use super::{CfgError, ParamValue};
-use crate::names::{Builtin, Keyword, Pv, Value};
+use crate::names::{Builtin, DlgAttr, Keyword, Pv, Value};
 
 /// Everything the top level of a file defines.
 pub(crate) struct Parsed {
@@ -52,6 +52,14 @@ pub(crate) struct Parser<'t> {
     avps: Vec<String>,
     /// Nesting depth of blocks/expressions, bounded so hostile input cannot overflow the stack.
     nest: u32,
+    /// Dialog profile names used by `set_dlg_profile` & co., checked against the declared
+    /// profiles once the whole file is read.
+    profile_refs: Vec<(String, Span)>,
+    /// Where the last `profiles_with_value` / `profiles_no_value` modparam was.
+    profiles_span: Option<Span>,
+    /// The variable a just-compiled `get_profile_size(.., $var(x))` writes: the enclosing
+    /// statement turns into "call; $var(x) = size" ([`Parser::stmt`]).
+    pending_out: Option<(LVal, Span)>,
     /// Test aid: accept unknown modules, functions and pseudo-variables (as no-ops), so that
     /// the grammar can be exercised on real-world configs that use modules we lack.
     pub(crate) permissive: bool,
@@ -121,6 +129,9 @@ impl<'t> Parser<'t> {
             vars: Vec::new(),
             avps: Vec::new(),
             nest: 0,
+            profile_refs: Vec::new(),
+            profiles_span: None,
+            pending_out: None,
             permissive: false,
         }
     }
@@ -222,6 +233,7 @@ impl<'t> Parser<'t> {
                 return Err(self.err(span, format!("route '{}' is not defined", r.name)));
             }
         }
+        self.check_profiles()?;
         let routes = self
             .routes
             .into_iter()
@@ -245,6 +257,37 @@ impl<'t> Parser<'t> {
             modparams: self.modparams,
             script,
         })
+    }
+
+    /// Kamailio fails at start-up when a dialog function names an undeclared profile; so do
+    /// we, at the use.
+    fn check_profiles(&self) -> R<()> {
+        let text = |name: &str| match self
+            .modparams
+            .iter()
+            .rev()
+            .find(|(m, n, _)| m == "dialog" && n == name)
+        {
+            Some((_, _, ParamValue::Str(v))) => v.as_str(),
+            _ => "",
+        };
+        let defs =
+            ferrosip_state::parse_profiles(text("profiles_with_value"), text("profiles_no_value"))
+                .map_err(|e| {
+                    self.err(
+                        self.profiles_span.unwrap_or_default(),
+                        format!("dialog: {e}"),
+                    )
+                })?;
+        for (name, span) in &self.profile_refs {
+            if !defs.iter().any(|d| &*d.name == name.as_str()) {
+                return Err(self.err(
+                    *span,
+                    format!("dialog profile '{name}' is not declared (modparam(\"dialog\", \"profiles_with_value\"|\"profiles_no_value\", ...))"),
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn top_ident(&mut self, w: &str, span: Span) -> R<()> {
@@ -501,6 +544,9 @@ impl<'t> Parser<'t> {
                 return Err(self.err(vspan, format!("modparam {module}.{param} needs a string")))
             }
         };
+        if module == "dialog" && param.starts_with("profiles_") {
+            self.profiles_span = Some(vspan);
+        }
         self.modparams.push((module, param, v));
         Ok(())
     }
@@ -647,6 +693,33 @@ impl<'t> Parser<'t> {
     }
 
     fn stmt(&mut self) -> R<Option<Stmt>> {
+        let st = self.stmt_inner()?;
+        if let Some((_, span)) = self.pending_out.take() {
+            return Err(self.err(
+                span,
+                "get_profile_size with a result variable must be a statement of its own",
+            ));
+        }
+        Ok(st)
+    }
+
+    /// A call statement; a call that writes a variable (`get_profile_size(.., $var(x))`)
+    /// becomes the call followed by the assignment of its result.
+    fn call_stmt(&mut self, e: Expr) -> Stmt {
+        if let Expr::Call(b, _) = &e {
+            if modules::FUNCS.iter().any(|f| f.builtin == *b && f.out_last) {
+                if let Some((lv, _)) = self.pending_out.take() {
+                    return Stmt::Block(Box::new([
+                        Stmt::Eval(e),
+                        Stmt::Assign(lv, AssignOp::Set, Expr::Pv(Pv::DlgProfileSize)),
+                    ]));
+                }
+            }
+        }
+        Stmt::Eval(e)
+    }
+
+    fn stmt_inner(&mut self) -> R<Option<Stmt>> {
         let Some(t) = self.peek() else {
             return Err(self.err(self.here(), "unexpected end of file: expected a statement"));
         };
@@ -726,13 +799,13 @@ impl<'t> Parser<'t> {
                 _ => {
                     let (e, _) = self.expr()?;
                     self.end_stmt()?;
-                    Ok(Some(Stmt::Eval(e)))
+                    Ok(Some(self.call_stmt(e)))
                 }
             },
             _ => {
                 let (e, _) = self.expr()?;
                 self.end_stmt()?;
-                Ok(Some(Stmt::Eval(e)))
+                Ok(Some(self.call_stmt(e)))
             }
         }
     }
@@ -881,6 +954,19 @@ impl<'t> Parser<'t> {
             ("Ts", None) => host(Pv::Ts),
             ("T_reply_code", None) => host(Pv::TReplyCode),
             ("T_branch_idx", None) => host(Pv::TBranchIdx),
+            ("dlg", Some(a)) => host(Pv::Dlg(match a {
+                "state" => DlgAttr::State,
+                "h_id" => DlgAttr::HId,
+                "h_entry" => DlgAttr::HEntry,
+                "callid" => DlgAttr::CallId,
+                "from_tag" => DlgAttr::FromTag,
+                "to_tag" => DlgAttr::ToTag,
+                "start_ts" => DlgAttr::StartTs,
+                "lifetime" => DlgAttr::Lifetime,
+                _ if self.permissive => return Ok(PvRef::Null),
+                _ => return Err(self.err(span, format!("unknown dialog attribute in {text}"))),
+            })),
+            ("dlg_var", Some(a)) if !a.is_empty() => host(Pv::DlgVar(a.to_string())),
             _ if self.permissive => Ok(PvRef::Null),
             _ => Err(self.err(span, format!("unknown pseudo-variable {text}"))),
         }
@@ -898,7 +984,9 @@ impl<'t> Parser<'t> {
 
     fn lvalue(&mut self, text: &str, span: Span) -> R<LVal> {
         match self.pv(text, span)? {
-            PvRef::Host(p @ (Pv::Ru | Pv::RUser | Pv::Rd | Pv::Rp | Pv::Du)) => Ok(LVal::Pv(p)),
+            PvRef::Host(p @ (Pv::Ru | Pv::RUser | Pv::Rd | Pv::Rp | Pv::Du | Pv::DlgVar(_))) => {
+                Ok(LVal::Pv(p))
+            }
             PvRef::Var(i) => Ok(LVal::Var(i)),
             PvRef::Avp(i) => Ok(LVal::Avp(i)),
             _ if self.permissive => Ok(LVal::Var(Self::intern(&mut self.vars, "\0ignored"))),
@@ -1478,6 +1566,7 @@ impl<'t> Parser<'t> {
                     format!("function {w} takes {want} argument{s}, got {n}"),
                 ));
             }
+            let spans: Vec<Span> = args.iter().map(|(_, s)| *s).collect();
             let mut out = Vec::with_capacity(n);
             for (i, (e, aspan)) in args.into_iter().enumerate() {
                 if let (0, Some(kind)) = (i, def.route_arg) {
@@ -1516,6 +1605,42 @@ impl<'t> Parser<'t> {
                 };
                 out.push(e);
             }
+            if def.profile_arg {
+                let aspan = spans.first().copied().unwrap_or(span);
+                match out.first() {
+                    Some(Expr::Const(Value::Str(p))) => {
+                        self.profile_refs.push((p.to_string(), aspan))
+                    }
+                    _ if self.permissive => {}
+                    _ => {
+                        return Err(self.err(
+                            aspan,
+                            format!("argument 1 of {w} must be a constant profile name"),
+                        ))
+                    }
+                }
+            }
+            if def.out_last && out.len() >= 2 {
+                let aspan = spans.last().copied().unwrap_or(span);
+                let lv = match out.pop() {
+                    Some(Expr::Format(segs)) if segs.len() == 1 => match segs.into_vec().pop() {
+                        Some(Seg::Val(e)) => out_lval(e),
+                        _ => None,
+                    },
+                    Some(e) => out_lval(e),
+                    None => None,
+                };
+                let Some(lv) = lv else {
+                    return Err(self.err(
+                        aspan,
+                        format!("the last argument of {w} must be a writable variable ($var, $avp, ...)"),
+                    ));
+                };
+                if self.pending_out.is_some() {
+                    return Err(self.err(span, format!("{w} cannot be nested in another call")));
+                }
+                self.pending_out = Some((lv, span));
+            }
             if def.builtin == Builtin::Xlog && out.len() == 3 {
                 // xlog(facility, level, fmt): the syslog facility means nothing here
                 out.remove(0);
@@ -1523,5 +1648,17 @@ impl<'t> Parser<'t> {
             return Ok(Expr::Call(def.builtin, out.into_boxed_slice()));
         }
         Err(self.err(span, format!("unexpected '{w}' in an expression")))
+    }
+}
+
+/// The variable an argument names, when it can be written (`get_profile_size`'s result).
+fn out_lval(e: Expr) -> Option<LVal> {
+    match e {
+        Expr::Var(i) => Some(LVal::Var(i)),
+        Expr::Avp(i) => Some(LVal::Avp(i)),
+        Expr::Pv(p @ (Pv::Ru | Pv::RUser | Pv::Rd | Pv::Rp | Pv::Du | Pv::DlgVar(_))) => {
+            Some(LVal::Pv(p))
+        }
+        _ => None,
     }
 }

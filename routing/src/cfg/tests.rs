@@ -387,8 +387,8 @@ fn loadmodule_forms_and_unknown_module() {
     );
     assert_eq!(c.modules, vec!["sl", "xlog", "maxfwd"]);
     assert_eq!(
-        err("loadmodule \"sl.so\"\nloadmodule \"dialog.so\"\n"),
-        "t.cfg:2:12: module dialog is not built into ferrosip"
+        err("loadmodule \"sl.so\"\nloadmodule \"acc.so\"\n"),
+        "t.cfg:2:12: module acc is not built into ferrosip"
     );
 }
 

@@ -268,6 +268,10 @@ pub(crate) struct MsgCtx<'m, 'r> {
     pub(crate) now: std::time::Instant,
     /// tm state of this message.
     pub(crate) t: super::tm::TmMsg,
+    /// The worker's dialog module.
+    pub(crate) dlg: &'r mut super::dialog::DlgLayer,
+    /// dialog state of this message.
+    pub(crate) dm: super::dialog::DlgMsg,
 }
 
 /// A Value as text (integers formatted).
@@ -1163,6 +1167,13 @@ impl Host for MsgCtx<'_, '_> {
             | Builtin::LooseRoute
             | Builtin::HasTotag
             | Builtin::IsDirection => self.rr_call(f, args),
+            Builtin::DlgManage
+            | Builtin::IsKnownDlg
+            | Builtin::DlgSetTimeout
+            | Builtin::SetDlgProfile
+            | Builtin::UnsetDlgProfile
+            | Builtin::IsInProfile
+            | Builtin::GetProfileSize => self.dlg_call(f, args),
             #[allow(unreachable_patterns)]
             _ => {
                 tracing::warn!(target: "ferrosip::sip", ?f, "function not implemented on the message side");
@@ -1266,6 +1277,7 @@ impl Host for MsgCtx<'_, '_> {
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |d| d.as_secs() as i64),
             ),
+            Pv::Dlg(_) | Pv::DlgVar(_) | Pv::DlgProfileSize => self.dlg_pv(pv),
             #[allow(unreachable_patterns)]
             _ => Value::Null,
         }
@@ -1310,6 +1322,7 @@ impl Host for MsgCtx<'_, '_> {
                 }
                 Ok(())
             }
+            Pv::DlgVar(name) => self.dlg_var_set(name, &v),
             _ => Err(format!("{pv:?} is read-only")),
         }
     }

@@ -92,6 +92,10 @@ fn with_ctx_at<R>(
         *b"0123456789abcdef",
         Vec::new(),
     );
+    let mut dlg = super::dialog::DlgLayer {
+        table: ferrosip_state::Dialogs::new(Default::default(), Vec::new(), [0; 4]),
+        dlg_flag: None,
+    };
     let inb = Inbound {
         data,
         src,
@@ -121,6 +125,8 @@ fn with_ctx_at<R>(
         tm: &mut tm,
         now: std::time::Instant::now(),
         t: Default::default(),
+        dlg: &mut dlg,
+        dm: Default::default(),
     };
     let r = f(&mut ctx);
     (r, out, stats)

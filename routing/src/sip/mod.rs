@@ -43,6 +43,7 @@
 //! `forward()`), so `drop` there cancels that copy.
 
 mod ctx;
+mod dialog;
 mod hash;
 mod reply;
 mod resolve;

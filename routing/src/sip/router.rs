@@ -8,6 +8,7 @@ use bumpalo::Bump;
 use ferrosip_parser::{parse, Edits, Method, ParseError, Proto, Scheme};
 
 use super::ctx::{without_crlf, MsgCtx, ScriptEdits, Shared};
+use super::dialog::{DlgLayer, DlgMsg};
 use super::hash::hash_parts;
 use super::reply::{reply_destination, write_reply, ReplySpec};
 use super::resolve::Resolver;
@@ -34,6 +35,7 @@ pub struct Router {
     scratch: Vec<u8>,
     sent: Vec<usize>,
     tm: Tm,
+    dlg: DlgLayer,
 }
 
 impl std::fmt::Debug for Router {
@@ -129,6 +131,7 @@ impl Router {
             rr: super::rr::RrParams::from_config(cfg),
         };
         shared.precompute();
+        let dlg = DlgLayer::from_config(cfg, env.worker, env.workers);
         let script = cfg.script.clone();
         let vars = ScriptVars::new(&script);
         Self {
@@ -143,6 +146,7 @@ impl Router {
             scratch: Vec::with_capacity(256),
             sent: Vec::with_capacity(4),
             tm,
+            dlg,
         }
     }
 
@@ -154,6 +158,17 @@ impl Router {
     /// The transaction layer's counters.
     pub fn tm_stats(&self) -> TmStats {
         self.tm.stats
+    }
+
+    /// The dialog module's counters.
+    pub fn dialog_stats(&self) -> ferrosip_state::DialogStats {
+        self.dlg.stats()
+    }
+
+    /// This worker's dialog module.
+    #[cfg(test)]
+    pub(crate) fn dialogs(&mut self) -> &mut DlgLayer {
+        &mut self.dlg
     }
 
     /// Live transactions (server and client) in this worker's table.
@@ -172,11 +187,23 @@ impl Router {
         if !self.tm.completed.is_empty() {
             self.finish_completed(now, out);
         }
+        self.end_dialogs(now);
     }
 
-    /// When [`Router::handle_timeouts`] is next due, if any transaction has a timer armed.
+    /// Deletes the dialogs whose INVITE tm answered with a final negative response.
+    fn end_dialogs(&mut self, now: Instant) {
+        for h in self.tm.dlg_ended.drain(..) {
+            self.dlg.failed(h, now);
+        }
+    }
+
+    /// When [`Router::handle_timeouts`] is next due, if any transaction has a timer armed
+    /// or any dialog a deadline.
     pub fn next_timeout(&mut self) -> Option<Instant> {
-        self.tm.next_deadline()
+        match (self.tm.next_deadline(), self.dlg.table.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Fires the transaction timers due at `now` (retransmissions, timeouts, clean-up) and
@@ -187,6 +214,8 @@ impl Router {
         if !self.tm.completed.is_empty() {
             self.finish_completed(now, out);
         }
+        self.end_dialogs(now);
+        self.dlg.table.handle_timeout(now);
     }
 
     /// Server transactions whose branches all ended: run the armed `failure_route` (which
@@ -231,6 +260,7 @@ impl Router {
             scratch,
             sent,
             tm,
+            dlg,
         } = self;
         let arena: &Bump = arena;
         let Some(s) = tm.server(hs) else { return };
@@ -247,7 +277,7 @@ impl Router {
             branch_replied: s.replied,
             ..TmMsg::default()
         };
-        let (src, local, proto, conn) = (s.src, s.local, s.proto, s.conn);
+        let (src, local, proto, conn, dlg_cur) = (s.src, s.local, s.proto, s.conn, s.dlg);
         let request: &[u8] = arena.alloc_slice_copy(&s.request);
         tm.stats.failure_routes += 1;
         vars.begin_message();
@@ -285,6 +315,11 @@ impl Router {
             now,
             t,
             rr: saved.rr.restore(arena),
+            dlg,
+            dm: DlgMsg {
+                cur: dlg_cur,
+                ..DlgMsg::default()
+            },
         };
         script.run(route, &mut ctx, vars);
         if let Some(s) = ctx.tm.server(hs) {
@@ -309,6 +344,7 @@ impl Router {
             scratch,
             sent,
             tm,
+            dlg,
         } = self;
         let msg = match parse(inb.data, arena) {
             Ok(m) => m,
@@ -350,6 +386,8 @@ impl Router {
             now,
             t: TmMsg::default(),
             rr: Default::default(),
+            dlg,
+            dm: DlgMsg::default(),
         };
         if is_request {
             request(&mut ctx, script, vars);
@@ -442,6 +480,8 @@ fn request(ctx: &mut MsgCtx<'_, '_>, script: &Script, vars: &mut ScriptVars) {
             return;
         }
     }
+    // dialog: in-dialog requests move their dialog before the script sees them.
+    super::dialog::on_request(ctx);
     let Some(route) = script.request_route() else {
         ctx.stats.drops += 1;
         return;
@@ -453,6 +493,7 @@ fn request(ctx: &mut MsgCtx<'_, '_>, script: &Script, vars: &mut ScriptVars) {
     if let Some(h) = ctx.t.cur.filter(|_| ctx.t.created) {
         keep_or_drop_transaction(ctx, vars, h);
     }
+    super::dialog::after_request(ctx);
     if ctx.sent.is_empty() {
         return;
     }
@@ -520,6 +561,9 @@ fn reply(ctx: &mut MsgCtx<'_, '_>, script: &Script, vars: &mut ScriptVars) {
     };
     ctx.t.mode = RouteMode::Reply;
     ctx.t.client = hc;
+    // dialog: responses to an INVITE move its dialog, on both the stateless and the
+    // stateful path (before reply_route, so the routes see the new state).
+    super::dialog::on_reply(ctx, hc.is_some());
     if let Some(route) = script.reply_route() {
         let o = script.run(route, ctx, vars);
         if o.dropped {

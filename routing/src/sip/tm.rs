@@ -127,6 +127,20 @@ pub(crate) struct ServerNode {
     pub(crate) fr: Option<(Option<Duration>, Option<Duration>)>,
     /// The received CANCEL's own server transaction (it has no branches).
     pub(crate) is_cancel: bool,
+    /// The dialog this INVITE created (dialog module): a final negative response sent
+    /// upstream ends it ([`Tm::dlg_ended`]).
+    pub(crate) dlg: Option<ferrosip_state::DlgHandle>,
+}
+
+impl ServerNode {
+    /// A final response went upstream: the request is no longer needed (no local reply, no
+    /// failure route can follow; retransmissions are answered from the machine's stored
+    /// response), so its bytes and the failure-route snapshot are freed.
+    fn finished(&mut self) {
+        self.final_sent = true;
+        self.request = Box::default();
+        self.saved = None;
+    }
 }
 
 /// A client transaction (one branch, or the CANCEL of one).
@@ -257,6 +271,9 @@ pub(crate) struct Tm {
     pub(crate) server_hdr: Vec<u8>,
     /// Compiled `t_check_status` patterns (bounded).
     pub(crate) patterns: Vec<(Box<str>, regex::Regex)>,
+    /// Dialogs whose INVITE got a final negative response upstream since the router last
+    /// looked (it deletes them: Kamailio's dialog module on the forwarded/sent reply).
+    pub(crate) dlg_ended: Vec<ferrosip_state::DlgHandle>,
 }
 
 /// Transport reliability (RFC 3261 §17: only UDP retransmits).
@@ -300,6 +317,7 @@ impl Tm {
             tag_prefix,
             server_hdr,
             patterns: Vec::new(),
+            dlg_ended: Vec::new(),
         }
     }
 
@@ -369,9 +387,15 @@ impl Tm {
             replied: false,
             fr: None,
             is_cancel: false,
+            dlg: None,
         };
+        let dbg = tracing::enabled!(target: "ferrosip::tm", tracing::Level::TRACE)
+            .then(|| format!("{:?}", key.as_ref()));
         match self.table.insert(key, Node::Server(Box::new(node))) {
             Ok(h) => {
+                if let Some(k) = dbg {
+                    tracing::trace!(target: "ferrosip::tm", ?h, key = %k, "server transaction");
+                }
                 self.stats.server_created += 1;
                 Ok(h)
             }
@@ -425,6 +449,7 @@ impl Tm {
     ) -> bool {
         let tag_prefix = self.tag_prefix;
         let server_hdr = std::mem::take(&mut self.server_hdr);
+        let mut ended = None;
         let ok = match self.server(h) {
             Some(s) => {
                 let buf = &s.request;
@@ -449,13 +474,17 @@ impl Tm {
                     _ => Ok(()),
                 };
                 if r.is_ok() && code >= 200 {
-                    s.final_sent = true;
+                    s.finished();
+                }
+                if r.is_ok() && code >= 300 && s.invite {
+                    ended = s.dlg;
                 }
                 r.is_ok()
             }
             None => false,
         };
         self.server_hdr = server_hdr;
+        self.dlg_ended.extend(ended);
         if ok {
             if code >= 200 {
                 self.stats.local_replies += 1;
@@ -627,6 +656,7 @@ impl Tm {
             });
         }
         if tx.is_terminated() {
+            tracing::trace!(target: "ferrosip::tm", ?h, "transaction terminated");
             self.timers.update(h, None);
             self.table.remove(h);
         } else {
@@ -748,7 +778,12 @@ impl Tm {
         };
         if r.is_ok() {
             if code >= 200 {
-                s.final_sent = true;
+                s.finished();
+            }
+            if code >= 300 && s.invite {
+                if let Some(d) = s.dlg {
+                    self.dlg_ended.push(d);
+                }
             }
             self.stats.relayed_replies += 1;
             self.pump(hs, now, out);
