@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
-# Side-by-side CPU cost of stateless relaying, measured in one run on this machine:
-#   ferrosip  -n $WORKERS -f ../shared/bench-anchor/cfg/stateless.cfg    (WORKERS=2)
+# Side-by-side CPU cost of relaying calls, measured in one run on this machine:
+#   ferrosip  -n $WORKERS -m 256 -f ../shared/bench-anchor/cfg/$MODE.cfg    (WORKERS=2)
 #   kamailio  -n $WORKERS -m 256 -f the same cfg
 #   nullfwd   (the I/O floor: a blocking recvfrom/sendto relay that does not parse)
-# Each gets the same SIPp load (sipp -sn uac -> proxy -> sipp -sn uas, CALLS calls at RATE/s),
-# and the script prints each one's CPU-seconds per 1,000 calls and the ratios. As in
-# bench-anchor/run.sh, a 180 relayed after its 200 (two parallel Kamailio workers reorder them)
-# does not abort the call (-default_behaviors all,-abortunexp).
+# MODE=stateless (default): sipp -sn uac -> proxy (forward) -> sipp -sn uas.
+# MODE=stateful: record-route + t_relay; SIPp runs engine/tests/scen/uac_rr.xml and
+# uas_rr.xml, whose ACK and BYE follow the Record-Route set through the proxy.
+# Each gets the same SIPp load (CALLS calls at RATE/s), and the script prints each one's
+# CPU-seconds per 1,000 calls and the ratios. As in bench-anchor/run.sh, a 180 relayed after
+# its 200 (two parallel Kamailio workers reorder them) does not abort the call
+# (-default_behaviors all,-abortunexp).
 #
-#   bench/stateless-cpu.sh                 # RATE=1000 CALLS=10000 ROUNDS=1
-#   RATE=4000 CALLS=24000 ROUNDS=3 bench/stateless-cpu.sh
+#   bench/proxy-cpu.sh                              # MODE=stateless RATE=1000 CALLS=10000
+#   MODE=stateful RATE=1000 CALLS=10000 ROUNDS=3 bench/proxy-cpu.sh
 #
 # Only loopback is used; every process is started here and stopped by PID; every load is
 # bounded by sipp -m, -timeout and timeout(1).
@@ -17,7 +20,13 @@ set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
 ANCHOR=${ANCHOR:-$ROOT/../shared/bench-anchor}
-CFG=${CFG:-$ANCHOR/cfg/stateless.cfg}
+MODE=${MODE:-stateless}
+CFG=${CFG:-$ANCHOR/cfg/$MODE.cfg}
+case $MODE in
+stateless) UAC_SCEN=(-sn uac); UAS_SCEN=(-sn uas) ;;
+stateful) UAC_SCEN=(-sf "$ROOT/engine/tests/scen/uac_rr.xml"); UAS_SCEN=(-sf "$ROOT/engine/tests/scen/uas_rr.xml") ;;
+*) echo "MODE must be stateless or stateful" >&2; exit 2 ;;
+esac
 RATE=${RATE:-1000}
 CALLS=${CALLS:-10000}
 ROUNDS=${ROUNDS:-1}
@@ -68,20 +77,20 @@ run_target() { # run_target NAME -> prints CPU-s per 1000 calls and failed calls
 	dir="$WORK/$name"
 	mkdir -p "$dir"
 	case $name in
-	ferrosip) "$FERROSIP" -n "$WORKERS" -f "$CFG" -A "LISTEN=udp:127.0.0.1:$PPORT" -A "UAS=\"sip:127.0.0.1:$UPORT\"" >"$dir/proxy.log" 2>&1 & ;;
+	ferrosip) "$FERROSIP" -n "$WORKERS" -m 256 -f "$CFG" -A "LISTEN=udp:127.0.0.1:$PPORT" -A "UAS=\"sip:127.0.0.1:$UPORT\"" >"$dir/proxy.log" 2>&1 & ;;
 	kamailio) kamailio -DD -E -f "$CFG" -n "$WORKERS" -m 256 -A "LISTEN=udp:127.0.0.1:$PPORT" -A "UAS=\"sip:127.0.0.1:$UPORT\"" >"$dir/proxy.log" 2>&1 & ;;
 	nullfwd) "$NULLFWD" "127.0.0.1:$PPORT" "127.0.0.1:$UPORT" --std >"$dir/proxy.log" 2>&1 & ;;
 	esac
 	pid=$!; PIDS+=("$pid")
 	wait_port "$PPORT" || { echo "$name did not start: $(tail -3 "$dir/proxy.log")" >&2; return 1; }
 	sleep 0.7
-	(cd "$dir" && exec sipp -sn uas -i 127.0.0.1 -p "$UPORT" -bind_local -nostdin -buff_size 4194304 -timeout $((CALLS / RATE + 60))s >uas.out 2>&1) &
+	(cd "$dir" && exec sipp "${UAS_SCEN[@]}" -i 127.0.0.1 -p "$UPORT" -bind_local -nostdin -buff_size 4194304 -timeout $((CALLS / RATE + 60))s >uas.out 2>&1) &
 	upid=$!; PIDS+=("$upid")
 	wait_port "$UPORT"
 	# warm-up, not measured
-	(cd "$dir" && timeout 30 sipp -sn uac -i 127.0.0.1 -p "$CPORT" -bind_local -nostdin -r 200 -m 200 -timeout 20s "127.0.0.1:$PPORT" >warm.out 2>&1)
+	(cd "$dir" && timeout 30 sipp "${UAC_SCEN[@]}" -default_behaviors all,-abortunexp -i 127.0.0.1 -p "$CPORT" -bind_local -nostdin -r 200 -m 200 -timeout 20s "127.0.0.1:$PPORT" >warm.out 2>&1)
 	before=$(cpu_ns "$pid")
-	(cd "$dir" && timeout $((CALLS / RATE + 60)) sipp -sn uac -i 127.0.0.1 -p "$CPORT" -bind_local -nostdin \
+	(cd "$dir" && timeout $((CALLS / RATE + 60)) sipp "${UAC_SCEN[@]}" -i 127.0.0.1 -p "$CPORT" -bind_local -nostdin \
 		-buff_size 4194304 -default_behaviors all,-abortunexp -r "$RATE" -m "$CALLS" -timeout $((CALLS / RATE + 40))s -recv_timeout 8000 \
 		-trace_stat -stf stat.csv -fd 1 "127.0.0.1:$PPORT" >uac.out 2>&1)
 	after=$(cpu_ns "$pid")
@@ -96,7 +105,7 @@ PY
 	echo "$name $((after - before)) $fails"
 }
 
-echo "stateless relay, $CALLS calls at $RATE/s, $ROUNDS round(s); cfg $CFG; work dir $WORK"
+echo "$MODE relay, $CALLS calls at $RATE/s, $ROUNDS round(s); cfg $CFG; work dir $WORK"
 RES="$WORK/results.txt"; : >"$RES"
 for r in $(seq "$ROUNDS"); do
 	for t in $TARGETS; do
