@@ -116,6 +116,12 @@ pub enum Builtin {
     TSetFr,
     /// tm `t_drop_replies()`: forget the replies received so far (failure route).
     TDropReplies,
+    /// core `append_branch([uri [, q]])`: add a branch to the destination set.
+    AppendBranch,
+    /// tm `t_load_contacts()`: order the R-URI and the branches by q-value.
+    TLoadContacts,
+    /// tm `t_next_contacts()`: the next group of contacts by q-value.
+    TNextContacts,
     /// dialog `dlg_manage()`: track the dialog of an initial INVITE (RFC 3261 §12.1); on an
     /// in-dialog request, true when it matched a tracked dialog.
     DlgManage,

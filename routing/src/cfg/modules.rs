@@ -378,6 +378,9 @@ pub(crate) const FUNCS: &[FuncDef] = &[
     f("t_reply", Builtin::TReply, "tm", 2, 2, &[0]),
     f("t_set_fr", Builtin::TSetFr, "tm", 1, 2, &[0, 1]),
     f("t_drop_replies", Builtin::TDropReplies, "tm", 0, 1, &[]),
+    f("append_branch", Builtin::AppendBranch, "core", 0, 2, &[]),
+    f("t_load_contacts", Builtin::TLoadContacts, "tm", 0, 1, &[0]),
+    f("t_next_contacts", Builtin::TNextContacts, "tm", 0, 0, &[]),
     f("dlg_manage", Builtin::DlgManage, "dialog", 0, 0, &[]),
     f("is_known_dlg", Builtin::IsKnownDlg, "dialog", 0, 0, &[]),
     f(

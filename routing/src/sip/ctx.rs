@@ -352,7 +352,7 @@ impl<'m, 'r> MsgCtx<'m, 'r> {
         self.msg.buf()
     }
 
-    fn alloc_str(&self, s: &str) -> &'m str {
+    pub(crate) fn alloc_str(&self, s: &str) -> &'m str {
         self.arena.alloc_str(s)
     }
 
@@ -1131,6 +1131,9 @@ impl Host for MsgCtx<'_, '_> {
             }
             Builtin::TSetFr => self.t_set_fr(args),
             Builtin::TDropReplies => self.t_drop_replies(),
+            Builtin::AppendBranch => self.append_branch(args),
+            Builtin::TLoadContacts => self.t_load_contacts(),
+            Builtin::TNextContacts => self.t_next_contacts(),
             Builtin::SlReplyError => self.sl_reply_error(),
             Builtin::IsMethod => self.is_method(args),
             Builtin::MfProcessMaxfwdHeader => self.maxfwd(args),

@@ -279,6 +279,9 @@ impl Router {
         };
         let (src, local, proto, conn, dlg_cur) = (s.src, s.local, s.proto, s.conn, s.dlg);
         let request: &[u8] = arena.alloc_slice_copy(&s.request);
+        let contacts = std::mem::take(&mut s.contacts);
+        tm.dset.clear();
+        tm.contacts = contacts;
         tm.stats.failure_routes += 1;
         vars.begin_message();
         vars.restore_avps(&saved.avps);
@@ -322,8 +325,14 @@ impl Router {
             },
         };
         script.run(route, &mut ctx, vars);
+        if let Some(d) = ctx.tm.deferred.take() {
+            run_branch_routes(&mut ctx, script, vars, *d);
+        }
+        let contacts = std::mem::take(&mut ctx.tm.contacts);
+        ctx.tm.dset.clear();
         if let Some(s) = ctx.tm.server(hs) {
             s.saved = Some(saved);
+            s.contacts = contacts;
         }
     }
 
@@ -332,6 +341,8 @@ impl Router {
         self.vars.begin_message();
         self.edits.clear();
         self.sent.clear();
+        self.tm.dset.clear();
+        self.tm.contacts.clear();
         let Self {
             script,
             vars,
@@ -490,6 +501,9 @@ fn request(ctx: &mut MsgCtx<'_, '_>, script: &Script, vars: &mut ScriptVars) {
     if outcome.dropped {
         ctx.stats.drops += 1;
     }
+    if let Some(d) = ctx.tm.deferred.take() {
+        run_branch_routes(ctx, script, vars, *d);
+    }
     if let Some(h) = ctx.t.cur.filter(|_| ctx.t.created) {
         keep_or_drop_transaction(ctx, vars, h);
     }
@@ -514,6 +528,43 @@ fn request(ctx: &mut MsgCtx<'_, '_>, script: &Script, vars: &mut ScriptVars) {
     }
 }
 
+/// Sends the branches of a deferred `t_relay`, each after its `branch_route` (Kamailio:
+/// per-branch changes of R-URI, `$du` and headers; `drop` cancels that branch). Each branch
+/// starts from the request as the calling route left it.
+fn run_branch_routes(
+    ctx: &mut MsgCtx<'_, '_>,
+    script: &Script,
+    vars: &mut ScriptVars,
+    d: super::tm::Deferred,
+) {
+    let base = ctx.edits.clone();
+    let (deleted, maxfwd_done, mode) = (ctx.deleted, ctx.maxfwd_done, ctx.t.mode);
+    let (ruri, du) = (ctx.new_ruri, ctx.du);
+    let mut args: Vec<crate::names::Value<'_>> = Vec::new();
+    if let Some(h) = &d.host {
+        args.push(crate::names::Value::Str(std::borrow::Cow::Borrowed(h)));
+        if let Some(p) = d.port {
+            args.push(crate::names::Value::Int(p));
+        }
+    }
+    for b in std::iter::once(&d.main).chain(d.dset.iter()) {
+        ctx.edits.clone_from(&base);
+        ctx.deleted = deleted;
+        ctx.maxfwd_done = maxfwd_done;
+        ctx.new_ruri = Some(ctx.alloc_str(&b.uri));
+        ctx.du = b.du.as_deref().map(|x| ctx.alloc_str(x));
+        ctx.t.mode = RouteMode::Branch;
+        let o = script.run(d.route, ctx, vars);
+        ctx.t.mode = mode;
+        if o.dropped {
+            continue;
+        }
+        ctx.relay_branch(d.hs, &args, d.force);
+    }
+    ctx.edits.clone_from(&base);
+    (ctx.deleted, ctx.maxfwd_done, ctx.new_ruri, ctx.du) = (deleted, maxfwd_done, ruri, du);
+}
+
 /// After `request_route` created a server transaction: drop it if nothing will ever answer
 /// it (no branch, no reply), else keep what an armed `failure_route` needs.
 fn keep_or_drop_transaction(
@@ -521,10 +572,15 @@ fn keep_or_drop_transaction(
     vars: &ScriptVars,
     h: ferrosip_state::TxHandle,
 ) {
+    let contacts = std::mem::take(&mut ctx.tm.contacts);
     let Some(s) = ctx.tm.server(h) else { return };
     if s.branches.is_empty() && !s.final_sent {
         ctx.tm.remove(h);
         return;
+    }
+    if !s.final_sent {
+        // What t_next_contacts has not used yet, for the failure routes (serial forking).
+        s.contacts = contacts;
     }
     if s.on_failure.is_some() && s.saved.is_none() {
         s.saved = Some(Box::new(Saved {

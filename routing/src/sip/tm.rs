@@ -43,6 +43,31 @@ use crate::names::Value;
 /// Most branches one transaction may have (Kamailio's `MAX_BRANCHES` default).
 pub(crate) const MAX_BRANCHES: usize = 12;
 
+/// A branch without a q-value (RFC 3261 §20.10: it counts as 1.0).
+pub(crate) const Q_UNSET: i32 = -1;
+
+/// A destination-set entry (`append_branch`) or a loaded contact (`t_load_contacts`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Branch {
+    /// The R-URI of the branch.
+    pub(crate) uri: Box<str>,
+    /// Its `$du`, if any.
+    pub(crate) du: Option<Box<str>>,
+    /// q-value in thousandths, or [`Q_UNSET`].
+    pub(crate) q: i32,
+}
+
+impl Branch {
+    /// The q-value with an unset one counted as 1.0.
+    pub(crate) fn q_or_default(&self) -> i32 {
+        if self.q == Q_UNSET {
+            1000
+        } else {
+            self.q
+        }
+    }
+}
+
 /// Where a transaction's messages go.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Dest {
@@ -127,6 +152,8 @@ pub(crate) struct ServerNode {
     pub(crate) fr: Option<(Option<Duration>, Option<Duration>)>,
     /// The received CANCEL's own server transaction (it has no branches).
     pub(crate) is_cancel: bool,
+    /// Contacts `t_next_contacts` has not used yet (serial forking).
+    pub(crate) contacts: Vec<Branch>,
     /// The dialog this INVITE created (dialog module): a final negative response sent
     /// upstream ends it ([`Tm::dlg_ended`]).
     pub(crate) dlg: Option<ferrosip_state::DlgHandle>,
@@ -140,6 +167,7 @@ impl ServerNode {
         self.final_sent = true;
         self.request = Box::default();
         self.saved = None;
+        self.contacts = Vec::new();
     }
 }
 
@@ -271,6 +299,15 @@ pub(crate) struct Tm {
     pub(crate) server_hdr: Vec<u8>,
     /// Compiled `t_check_status` patterns (bounded).
     pub(crate) patterns: Vec<(Box<str>, regex::Regex)>,
+    /// The destination set of the message being routed (`append_branch`), at most
+    /// [`MAX_BRANCHES`]; cleared per message.
+    pub(crate) dset: Vec<Branch>,
+    /// Contacts left for `t_next_contacts` (per message; kept with the transaction between
+    /// its failure routes).
+    pub(crate) contacts: Vec<Branch>,
+    /// A relay waiting for its branch routes.
+    pub(crate) deferred: Option<Box<Deferred>>,
+
     /// Dialogs whose INVITE got a final negative response upstream since the router last
     /// looked (it deletes them: Kamailio's dialog module on the forwarded/sent reply).
     pub(crate) dlg_ended: Vec<ferrosip_state::DlgHandle>,
@@ -317,6 +354,9 @@ impl Tm {
             tag_prefix,
             server_hdr,
             patterns: Vec::new(),
+            dset: Vec::new(),
+            contacts: Vec::new(),
+            deferred: None,
             dlg_ended: Vec::new(),
         }
     }
@@ -387,6 +427,7 @@ impl Tm {
             replied: false,
             fr: None,
             is_cancel: false,
+            contacts: Vec::new(),
             dlg: None,
         };
         let dbg = tracing::enabled!(target: "ferrosip::tm", tracing::Level::TRACE)
@@ -979,6 +1020,29 @@ pub(crate) enum RouteMode {
     Reply,
     /// `failure_route[...]`: the message is the transaction's request.
     Failure,
+    /// `branch_route[...]`: the request as one branch will carry it.
+    Branch,
+}
+
+/// A `t_relay()` whose branches wait for their `branch_route` (armed with `t_on_branch`),
+/// which runs once the route that called `t_relay` has finished (the interpreter does not
+/// run routes re-entrantly). `t_relay` returned 1 for it.
+#[derive(Debug)]
+pub(crate) struct Deferred {
+    /// The server transaction.
+    pub(crate) hs: TxHandle,
+    /// The `branch_route`.
+    pub(crate) route: RouteId,
+    /// `t_relay_to_udp` / `t_relay_to_tcp`.
+    pub(crate) force: Option<Proto>,
+    /// `t_relay(host, port)` arguments.
+    pub(crate) host: Option<Box<str>>,
+    /// The port argument.
+    pub(crate) port: Option<i64>,
+    /// The main branch: R-URI and `$du` at `t_relay` time.
+    pub(crate) main: Branch,
+    /// The destination set at `t_relay` time.
+    pub(crate) dset: Vec<Branch>,
 }
 
 /// The tm side of one message context.

@@ -12,6 +12,23 @@ use super::tm::{server_key, Dest, RouteMode};
 use crate::cfg::RouteId;
 use crate::names::Value;
 
+/// A q-value argument (`"0.5"`, `0.5` as text, or an integer 0..=1000 in thousandths) in
+/// thousandths (RFC 3261 §20.10: 0 to 1, three decimals).
+fn q_value(v: &Value<'_>) -> Option<i32> {
+    let q = match v {
+        Value::Int(i) => i32::try_from(*i).ok()?,
+        _ => {
+            let t = val_str(v)?;
+            let f: f64 = t.trim().parse().ok()?;
+            if !(0.0..=1.0).contains(&f) {
+                return None;
+            }
+            (f * 1000.0).round() as i32
+        }
+    };
+    (0..=1000).contains(&q).then_some(q)
+}
+
 /// Most distinct `t_check_status` patterns kept compiled per worker.
 const MAX_CACHED_PATTERNS: usize = 32;
 
@@ -74,7 +91,7 @@ impl MsgCtx<'_, '_> {
     /// the request statefully; ACK and a CANCEL without a transaction go statelessly.
     /// 1 on success, 0 for an absorbed retransmission, negative on failure.
     pub(crate) fn t_relay(&mut self, args: &[Value<'_>], force: Option<Proto>) -> i32 {
-        if !self.msg.is_request() || self.t.mode == RouteMode::Reply {
+        if !self.msg.is_request() || matches!(self.t.mode, RouteMode::Reply | RouteMode::Branch) {
             return -1;
         }
         match self.msg.method() {
@@ -118,6 +135,65 @@ impl MsgCtx<'_, '_> {
                 self.out,
             );
         }
+        // With a branch_route armed the branches go out once this route has finished.
+        if let Some(route) = self.t.on_branch.take() {
+            if self.tm.deferred.is_some() {
+                return -1;
+            }
+            let main = super::tm::Branch {
+                uri: self.ruri_str().unwrap_or_default().into(),
+                du: self.du.map(Into::into),
+                q: super::tm::Q_UNSET,
+            };
+            self.tm.deferred = Some(Box::new(super::tm::Deferred {
+                hs,
+                route,
+                force,
+                host: args.first().and_then(val_str).map(|h| h.as_ref().into()),
+                port: args.get(1).and_then(val_int),
+                main,
+                dset: std::mem::take(&mut self.tm.dset),
+            }));
+            return 1;
+        }
+        // Parallel forking (RFC 3261 §16.6): the R-URI branch, then every branch of the
+        // destination set (`append_branch`, `t_next_contacts`).
+        let dset = std::mem::take(&mut self.tm.dset);
+        let mut r = self.relay_branch(hs, args, force);
+        if r == 0 {
+            return 0;
+        }
+        let (ruri, du) = (self.new_ruri, self.du);
+        for b in &dset {
+            self.new_ruri = Some(self.alloc_str(&b.uri));
+            self.du = b.du.as_deref().map(|d| self.alloc_str(d));
+            let rb = self.relay_branch(hs, args, force);
+            if rb > 0 || r < 0 {
+                r = rb;
+            }
+        }
+        (self.new_ruri, self.du) = (ruri, du);
+        if r > 0 {
+            1
+        } else if r == 0 {
+            -1
+        } else {
+            r
+        }
+    }
+
+    /// Sends one branch of server transaction `hs` to the current destination (`$du`, else
+    /// the R-URI, or the `t_relay` arguments).
+    pub(crate) fn relay_branch(
+        &mut self,
+        hs: ferrosip_state::TxHandle,
+        args: &[Value<'_>],
+        force: Option<Proto>,
+    ) -> i32 {
+        let idx = self.tm.server(hs).map_or(0, |s| s.branches.len());
+        if idx >= super::tm::MAX_BRANCHES {
+            return self.fail(Failure::TooManyBranches);
+        }
         let p = match self.prepare_forward(args, force, Some(idx as u32 + 1)) {
             Ok(p) => p,
             Err(code) => return code,
@@ -146,6 +222,95 @@ impl MsgCtx<'_, '_> {
             }
             None => self.fail(Failure::TableFull),
         }
+    }
+
+    /// Core `append_branch([uri [, q]])`: adds a branch to the destination set, with the
+    /// current R-URI and `$du` when no URI is given; `t_relay` forks to all of them. -1 when
+    /// the URI does not parse or the set holds `max_branches` already.
+    pub(crate) fn append_branch(&mut self, args: &[Value<'_>]) -> i32 {
+        if !self.msg.is_request() || self.tm.dset.len() + 1 >= super::tm::MAX_BRANCHES {
+            return -1;
+        }
+        let (uri, du) = match args.first().and_then(val_str) {
+            Some(u) => (u.trim().to_owned(), None),
+            None => match self.ruri_str() {
+                Some(u) => (u.to_owned(), self.du.map(str::to_owned)),
+                None => return -1,
+            },
+        };
+        if uri.len() > super::ctx::MAX_SCRIPT_TEXT || ferrosip_parser::Uri::parse(&uri).is_err() {
+            return -1;
+        }
+        let q = match args.get(1).and_then(q_value) {
+            Some(q) => q,
+            None if args.len() > 1 => return -1,
+            None => super::tm::Q_UNSET,
+        };
+        self.tm.dset.push(super::tm::Branch {
+            uri: uri.into(),
+            du: du.map(Into::into),
+            q,
+        });
+        1
+    }
+
+    /// `t_load_contacts()` (tm, RFC 3261 §16.6 with §20.10 q-values): moves the R-URI and the
+    /// destination set, ordered by q (highest first, stable), into the transaction's contact
+    /// list for `t_next_contacts`. With one contact or equal q-values there is nothing to
+    /// order: it returns 1 and leaves them as they are (parallel forking).
+    pub(crate) fn t_load_contacts(&mut self) -> i32 {
+        if !self.msg.is_request() {
+            return -1;
+        }
+        let Some(ruri) = self.ruri_str() else {
+            return -1;
+        };
+        if self.tm.dset.is_empty() {
+            return 1;
+        }
+        let first = self.tm.dset[0].q;
+        if self.tm.dset.iter().all(|b| b.q == first) && first == super::tm::Q_UNSET {
+            return 1;
+        }
+        let mut all = Vec::with_capacity(self.tm.dset.len() + 1);
+        all.push(super::tm::Branch {
+            uri: ruri.into(),
+            du: self.du.map(Into::into),
+            q: super::tm::Q_UNSET,
+        });
+        all.append(&mut self.tm.dset);
+        if all.iter().all(|b| b.q == all[0].q) {
+            self.tm.dset = all.split_off(1);
+            return 1;
+        }
+        // Unset q counts as 1.0 (RFC 3261 §20.10 "q" defaults to the highest preference).
+        all.sort_by_key(|b| std::cmp::Reverse(b.q_or_default()));
+        self.tm.contacts = all;
+        1
+    }
+
+    /// `t_next_contacts()`: the next group of contacts with the highest remaining q-value:
+    /// the first becomes the R-URI, the others branches (serial forking between groups,
+    /// parallel within one). -1 when none is left.
+    pub(crate) fn t_next_contacts(&mut self) -> i32 {
+        if !self.msg.is_request() || self.tm.contacts.is_empty() {
+            return -1;
+        }
+        let q = self.tm.contacts[0].q_or_default();
+        let n = self
+            .tm
+            .contacts
+            .iter()
+            .take_while(|b| b.q_or_default() == q)
+            .count();
+        let group: Vec<_> = self.tm.contacts.drain(..n).collect();
+        let mut it = group.into_iter();
+        let Some(first) = it.next() else { return -1 };
+        self.new_ruri = Some(self.alloc_str(&first.uri));
+        self.du = first.du.as_deref().map(|d| self.alloc_str(d));
+        self.tm.dset.clear();
+        self.tm.dset.extend(it);
+        1
     }
 
     /// `t_relay()` on an ACK: one for a non-2xx final response of ours is absorbed by the
@@ -256,7 +421,7 @@ impl MsgCtx<'_, '_> {
     pub(crate) fn t_check_trans(&mut self) -> i32 {
         match self.t.mode {
             RouteMode::Reply => return if self.t.client.is_some() { 1 } else { -1 },
-            RouteMode::Failure => return 1,
+            RouteMode::Failure | RouteMode::Branch => return 1,
             RouteMode::Request => {}
         }
         if !self.msg.is_request() {

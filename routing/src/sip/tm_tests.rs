@@ -534,3 +534,127 @@ fn memory_per_transaction() {
     // The 1.5 KB target of the stateful issue, with the measured value in the closing note.
     assert!(per < 1536.0, "{per:.0} bytes per transaction");
 }
+
+#[test]
+fn append_branch_forks_in_parallel_and_the_2xx_cancels_the_others() {
+    let mut n = net("request_route {\n $du = \"sip:127.0.0.1:5070\";\n\
+         if (!append_branch(\"sip:bob@127.0.0.1:5071\")) { exit; }\n t_relay();\n exit;\n}\n");
+    let out = n.recv(INVITE, SRC);
+    assert_eq!(out.len(), 3, "{out:#?}");
+    let a = out
+        .iter()
+        .find(|t| is_to(t, UAS1))
+        .expect("branch 1")
+        .clone();
+    let b = out
+        .iter()
+        .find(|t| is_to(t, UAS2))
+        .expect("branch 2")
+        .clone();
+    assert!(text(&b).starts_with("INVITE sip:bob@127.0.0.1:5071 SIP/2.0\r\n"));
+    assert_ne!(
+        text(&a).split("branch=").nth(1).map(|x| &x[..32]),
+        text(&b).split("branch=").nth(1).map(|x| &x[..32]),
+        "each branch has its own transaction"
+    );
+    assert!(n.recv(&response(&a, 180, "Ringing"), UAS1).len() == 1);
+    let r = n.recv(&response(&b, 200, "OK"), UAS2);
+    // The 200 goes upstream and the ringing branch is cancelled (RFC 3261 §16.7 step 10).
+    assert!(
+        r.iter()
+            .any(|t| status(t) == 200 && dst(t) == SRC.parse().unwrap()),
+        "{r:#?}"
+    );
+    assert!(
+        r.iter().any(|t| method(t) == "CANCEL" && is_to(t, UAS1)),
+        "{r:#?}"
+    );
+    // Its 487 is absorbed here: the call was answered.
+    let r = n.recv(&response(&a, 487, "Request Terminated"), UAS1);
+    assert!(r.iter().all(|t| status(t) != 487), "{r:#?}");
+}
+
+#[test]
+fn t_next_contacts_forks_serially_by_q_value() {
+    let mut n = net(
+        "request_route {\n $ru = \"sip:a@127.0.0.1:5070\";\n\
+         append_branch(\"sip:b@127.0.0.1:5071\", \"0.5\");\n\
+         append_branch(\"sip:c@127.0.0.1:5072\", \"0.5\");\n\
+         t_load_contacts();\n t_next_contacts();\n t_on_failure(\"SERIAL\");\n t_relay();\n exit;\n}\n\
+         failure_route[SERIAL] {\n if (!t_next_contacts()) { exit; }\n t_on_failure(\"SERIAL\");\n t_relay();\n}\n",
+    );
+    let out = n.recv(INVITE, SRC);
+    // q 1.0 first, alone.
+    let invites: Vec<_> = out.iter().filter(|t| method(t) == "INVITE").collect();
+    assert_eq!(invites.len(), 1, "{out:#?}");
+    assert!(text(invites[0]).starts_with("INVITE sip:a@127.0.0.1:5070 "));
+    let first = invites[0].clone();
+    // Busy: the q 0.5 group goes out in parallel.
+    let r = n.recv(&response(&first, 486, "Busy Here"), UAS1);
+    let next: Vec<_> = r
+        .iter()
+        .filter(|t| method(t) == "INVITE")
+        .cloned()
+        .collect();
+    assert_eq!(next.len(), 2, "{r:#?}");
+    assert!(next.iter().any(|t| is_to(t, UAS2)));
+    assert!(next.iter().any(|t| is_to(t, "127.0.0.1:5072")));
+    assert!(r.iter().all(|t| status(t) != 486), "nothing upstream yet");
+    // Both fail; no contact is left, so the best response goes upstream.
+    assert!(n
+        .recv(&response(&next[0], 404, "Not Found"), "127.0.0.1:5071")
+        .iter()
+        .all(|t| status(t) < 400 || status(t) == 0));
+    let r = n.recv(&response(&next[1], 480, "Unavailable"), "127.0.0.1:5072");
+    let up: Vec<_> = r
+        .iter()
+        .filter(|t| dst(t) == SRC.parse().unwrap())
+        .collect();
+    assert_eq!(up.len(), 1, "{r:#?}");
+    assert!((400..500).contains(&status(up[0])));
+    assert_eq!(n.r.tm_stats().failure_routes, 2);
+}
+
+#[test]
+fn append_branch_refuses_bad_uris_and_q_values() {
+    let mut n = net(
+        "request_route {\n $var(a) = append_branch(\"not a uri\");\n\
+         $var(b) = append_branch(\"sip:x@127.0.0.1\", \"1.5\");\n\
+         if ($var(a) < 0 && $var(b) < 0) { sl_send_reply(\"404\", \"refused\"); exit; }\n\
+         sl_send_reply(\"500\", \"accepted\");\n exit;\n}\n",
+    );
+    let out = n.recv(INVITE, SRC);
+    assert_eq!(status(&out[0]), 404, "{}", text(&out[0]));
+}
+
+#[test]
+fn branch_route_runs_per_branch_and_can_drop_one() {
+    let mut n = net(
+        "request_route {\n $du = \"sip:127.0.0.1:5070\";\n\
+         append_branch(\"sip:carol@127.0.0.1:5071\");\n\
+         append_branch(\"sip:dave@127.0.0.1:5072\");\n\
+         t_on_branch(\"PER\");\n\
+         if (!t_relay()) { sl_reply_error(); }\n exit;\n}\n\
+         branch_route[PER] {\n if ($ru =~ \"dave\") { drop; }\n append_hf(\"X-Branch: $ru\\r\\n\");\n}\n",
+    );
+    let out = n.recv(INVITE, SRC);
+    let inv: Vec<_> = out.iter().filter(|t| method(t) == "INVITE").collect();
+    assert_eq!(inv.len(), 2, "dave's branch dropped: {out:#?}");
+    let a = inv.iter().find(|t| is_to(t, UAS1)).expect("main branch");
+    let c = inv.iter().find(|t| is_to(t, UAS2)).expect("carol");
+    assert!(
+        text(a).contains("X-Branch: sip:bob@example.com\r\n"),
+        "{}",
+        text(a)
+    );
+    assert!(
+        text(c).contains("X-Branch: sip:carol@127.0.0.1:5071\r\n"),
+        "{}",
+        text(c)
+    );
+    assert_eq!(
+        text(c).matches("X-Branch").count(),
+        1,
+        "edits do not leak between branches"
+    );
+}
