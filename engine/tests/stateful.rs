@@ -47,6 +47,10 @@ impl Setup {
     }
 
     fn start_proxy(&self, tcp: bool, extra_defines: &[String]) -> Proc {
+        self.start_proxy_with(tcp, extra_defines, &[])
+    }
+
+    fn start_proxy_with(&self, tcp: bool, extra_defines: &[String], extra: &[&str]) -> Proc {
         let t = if tcp { ";transport=tcp" } else { "" };
         let mut args: Vec<String> = vec![
             "-n".into(),
@@ -66,6 +70,7 @@ impl Setup {
         for d in extra_defines {
             args.extend(["-A".into(), d.clone()]);
         }
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         start_ferrosip(&self.dir, &example_cfg(), &args, &[])
     }
@@ -104,13 +109,17 @@ fn assert_all_ok(res: &UacResult, calls: u32, log: &str) {
 
 /// `calls` record-routed calls at `rate` through the proxy to one UAS.
 fn relay(name: &str, transport: &str, calls: u32, rate: u32) {
+    relay_with(name, transport, calls, rate, &[]);
+}
+
+fn relay_with(name: &str, transport: &str, calls: u32, rate: u32, extra: &[&str]) {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     if !require("sipp") {
         return;
     }
     let s = Setup::new(name);
     let tcp = transport.starts_with('t');
-    let fs = s.start_proxy(tcp, &[]);
+    let fs = s.start_proxy_with(tcp, &[], extra);
     let limit = Duration::from_secs(u64::from(calls / rate) + 60);
     let _uas = start_sipp_uas_with(&s.dir, &scen("uas_rr.xml"), s.uas1, transport, limit, &[]);
     let res = run_sipp_uac_with(
@@ -142,6 +151,13 @@ fn stateful_udp_10k_calls_at_1000_cps() {
 #[test]
 fn stateful_tcp_10k_calls_at_1000_cps() {
     relay("sf-tcp10k", "t1", 10_000, 1_000);
+}
+
+/// Without the eBPF program the receiving worker hands each message to the worker owning its
+/// Call-ID (ARCHITECTURE.md §3): replies, ACKs and BYEs still find their transactions.
+#[test]
+fn stateful_in_mesh_steering_mode() {
+    relay_with("sf-mesh", "u1", 2_000, 500, &["--steering", "mesh"]);
 }
 
 #[test]
@@ -244,4 +260,51 @@ fn calls_complete_through_retransmissions_with_10_percent_loss() {
         "no retransmission reached a transaction: {log}"
     );
     assert!(counter_sum(&log, "tx_retransmissions") > 0);
+}
+
+/// The same example file on Kamailio 5.6: record-routed calls fail over from a UAS answering
+/// 503 to the second one through the same failure_route.
+#[test]
+fn stateful_example_fails_over_on_kamailio_too() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !require("sipp") || !require("kamailio") {
+        return;
+    }
+    let s = Setup::new("sf-kamailio");
+    let mut cmd = std::process::Command::new("kamailio");
+    cmd.args(["-DD", "-E", "-n", "1", "-m", "64", "-f"])
+        .arg(example_cfg())
+        .args(["-A", &format!("LISTEN=udp:127.0.0.1:{}", s.proxy)])
+        .args(["-A", &format!("DST=\"sip:127.0.0.1:{}\"", s.uas1)])
+        .args(["-A", &format!("DST2=\"sip:127.0.0.1:{}\"", s.uas2)]);
+    let mut kam = Proc::spawn("kamailio", cmd, s.dir.join("kamailio.log"));
+    let end = std::time::Instant::now() + Duration::from_secs(10);
+    while std::net::UdpSocket::bind(("127.0.0.1", s.proxy)).is_ok() {
+        assert!(
+            std::time::Instant::now() < end,
+            "kamailio did not start:\n{}",
+            kam.output()
+        );
+        if let Ok(Some(_)) = kam.child.try_wait() {
+            panic!("kamailio exited:\n{}", kam.output());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let limit = Duration::from_secs(60);
+    let _uas1 = start_sipp_uas_with(&s.dir, &scen("uas_503.xml"), s.uas1, "u1", limit, &[]);
+    let _uas2 = start_sipp_uas_with(&s.dir, &scen("uas_rr.xml"), s.uas2, "u1", limit, &[]);
+    let calls = 200;
+    let res = run_sipp_uac_with(
+        &s.dir,
+        &scen("uac_rr.xml"),
+        s.uac,
+        "u1",
+        s.target(),
+        100,
+        calls,
+        &[],
+    );
+    let log = kam.output();
+    assert_all_ok(&res, calls, &log);
 }
