@@ -658,3 +658,103 @@ fn branch_route_runs_per_branch_and_can_drop_one() {
         "edits do not leak between branches"
     );
 }
+
+mod random_sequences {
+    //! Any order of requests, responses, retransmissions, CANCELs, garbage and time: no
+    //! panic, the table stays bounded, and once time runs out every transaction is gone.
+
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Clone, Debug)]
+    enum Step {
+        Invite(u8),
+        Ack(u8, bool),
+        Cancel(u8),
+        Bye(u8),
+        Respond(usize, u16),
+        Advance(u64),
+        Garbage(Vec<u8>),
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            (0u8..3).prop_map(Step::Invite),
+            (0u8..3, any::<bool>()).prop_map(|(c, t)| Step::Ack(c, t)),
+            (0u8..3).prop_map(Step::Cancel),
+            (0u8..3).prop_map(Step::Bye),
+            (
+                0usize..8,
+                prop::sample::select(vec![100u16, 180, 183, 200, 404, 486, 487, 503, 603])
+            )
+                .prop_map(|(i, c)| Step::Respond(i, c)),
+            (0u64..4_000).prop_map(Step::Advance),
+            prop::collection::vec(any::<u8>(), 0..64).prop_map(Step::Garbage),
+        ]
+    }
+
+    fn request(method: &str, call: u8, to_tag: bool) -> String {
+        let cseq = if method == "BYE" { 2 } else { 1 };
+        let branch = if method == "BYE" { "bye" } else { "inv" };
+        let mut r = INVITE
+            .replace("INVITE sip:bob", &format!("{method} sip:bob"))
+            .replace("CSeq: 314159 INVITE", &format!("CSeq: {cseq} {method}"))
+            .replace("z9hG4bK776asdhds", &format!("z9hG4bK{branch}{call}"))
+            .replace("a84b4c76e66710", &format!("call{call}"));
+        if to_tag {
+            r = r.replace(
+                "To: Bob <sip:bob@example.com>",
+                "To: Bob <sip:bob@example.com>;tag=uas-1",
+            );
+        }
+        r
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+        #[test]
+        fn no_panic_bounded_and_drained(steps in prop::collection::vec(step(), 1..40)) {
+            let mut n = net(STATEFUL);
+            let mut sent: Vec<Transmit> = Vec::new();
+            for s in steps {
+                let out = match s {
+                    Step::Invite(c) => n.recv(&request("INVITE", c, false), SRC),
+                    Step::Ack(c, t) => n.recv(&request("ACK", c, t), SRC),
+                    Step::Cancel(c) => n.recv(&request("CANCEL", c, false), SRC),
+                    Step::Bye(c) => n.recv(&request("BYE", c, true), SRC),
+                    Step::Respond(i, code) => match sent.get(i) {
+                        Some(req) => {
+                            let from = req.dst.to_string();
+                            n.recv(&response(req, code, "X"), &from)
+                        }
+                        None => Vec::new(),
+                    },
+                    Step::Advance(ms) => n.advance(ms),
+                    Step::Garbage(g) => {
+                        let mut o = Vec::new();
+                        let inb = Inbound {
+                            data: &g,
+                            src: SRC.parse().unwrap(),
+                            local: 0,
+                            proto: Proto::Udp,
+                            conn: None,
+                        };
+                        n.r.handle_at(&inb, n.now, &mut o);
+                        o
+                    }
+                };
+                for t in out {
+                    let m = method(&t);
+                    if matches!(m.as_str(), "INVITE" | "BYE" | "CANCEL") && sent.len() < 64 {
+                        sent.push(t);
+                    }
+                }
+                prop_assert!(n.r.transactions() <= 2 * 16 + 64);
+            }
+            // Timer C (6 s here), Timer B/F (2 s), wait timers (5 s): all run out.
+            n.advance(200_000);
+            prop_assert_eq!(n.r.transactions(), 0);
+            prop_assert!(n.r.next_timeout().is_none());
+        }
+    }
+}
