@@ -518,10 +518,11 @@ fn find_max_steps_and_reports() {
     assert!(v["latency_us"]["options"]["count"].as_u64().unwrap() >= 50);
 }
 
-/// Kamailio stopped with SIGTERM (it stops its children), SIGKILL after 5 s; by PID only.
-struct Kamailio(Child);
+/// A proxy (Kamailio, ferrosip) stopped with SIGTERM (Kamailio stops its children), SIGKILL
+/// after 5 s; by PID only.
+struct Proxy(Child);
 
-impl Drop for Kamailio {
+impl Drop for Proxy {
     fn drop(&mut self) {
         let pid = self.0.id().to_string();
         let _ = Command::new("kill").args(["-TERM", &pid]).status();
@@ -588,7 +589,7 @@ fn register_digest_against_kamailio_htable_registrar() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let _kam = Kamailio(child);
+    let _kam = Proxy(child);
     std::thread::sleep(Duration::from_millis(1500));
     let json = dir.join("kam.json");
     let j = json.to_str().unwrap();
@@ -624,4 +625,106 @@ fn register_digest_against_kamailio_htable_registrar() {
     let (code, _) = run(&bad, Duration::from_secs(60));
     assert_eq!(code, 1);
     assert_eq!(read_json(&json)["failed"], 10);
+}
+
+/// The ferrosip proxy binary of this build: `target/<profile>/ferrosip`, next to the folder
+/// of this test binary (`target/<profile>/deps/`), so it follows `--release` and
+/// CARGO_TARGET_DIR. `cargo test --workspace` builds it (the engine's tests need it); with
+/// `-p ferrosip-bench` alone it may be missing or older than the sources.
+fn ferrosip_proxy_bin() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let profile_dir = exe.parent()?.parent()?;
+    let p = profile_dir.join("ferrosip");
+    p.is_file().then_some(p)
+}
+
+/// A ferrosip proxy on `port` running `cfg` (a deploy/examples file) towards the uas on
+/// `dst`, logging to `log`; stopped by PID when dropped (TERM, then KILL).
+fn bg_ferrosip(bin: &Path, cfg: &str, port: u16, dst: u16, log: &Path) -> Proxy {
+    let f = std::fs::File::create(log).unwrap();
+    let child = Command::new(bin)
+        .args(["-f", cfg, "-n", "1", "-m", "64"])
+        .arg("-A")
+        .arg(format!("LISTEN=udp:127.0.0.1:{port}"))
+        .arg("-A")
+        .arg(format!("DST=\"sip:127.0.0.1:{dst}\""))
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(f.try_clone().unwrap()))
+        .stderr(Stdio::from(f))
+        .spawn()
+        .unwrap();
+    let mut proxy = Proxy(child);
+    // Up when its socket holds the port (a plain bind then fails), within 10 s.
+    let start = Instant::now();
+    while std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+        if let Ok(Some(st)) = proxy.0.try_wait() {
+            panic!(
+                "ferrosip exited ({st}):\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "ferrosip did not bind 127.0.0.1:{port}:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    proxy
+}
+
+/// 200 calls at 100/s: bench uac → ferrosip (`cfg`) → bench uas, all on 127.0.0.1.
+fn uac_through_ferrosip(name: &str, cfg: &str) {
+    let Some(bin) = ferrosip_proxy_bin() else {
+        eprintln!(
+            "SKIPPED {name}: no ferrosip binary next to this test's profile folder; \
+             build it with `cargo build [--release] -p ferrosip` or run `cargo test --workspace`"
+        );
+        return;
+    };
+    let cfg = format!("{}/../deploy/examples/{cfg}", env!("CARGO_MANIFEST_DIR"));
+    let dir = tmpdir(name);
+    let (pport, uport) = (free_port(), free_port());
+    let _uas = bg_uas(uport, &[]);
+    let _proxy = bg_ferrosip(&bin, &cfg, pport, uport, &dir.join("ferrosip.log"));
+    let json = dir.join("uac.json");
+    let remote = format!("127.0.0.1:{pport}");
+    let (code, out) = run(
+        &[
+            "-sn",
+            "uac",
+            "-i",
+            "127.0.0.1",
+            "-r",
+            "100",
+            "-m",
+            "200",
+            "--timeout-ms",
+            "8000",
+            "--json",
+            json.to_str().unwrap(),
+            &remote,
+        ],
+        Duration::from_secs(60),
+    );
+    let log = std::fs::read_to_string(dir.join("ferrosip.log")).unwrap_or_default();
+    assert_eq!(code, 0, "{out}\nferrosip log:\n{log}");
+    let v = read_json(&json);
+    assert_clean(&v, 200, &["invite", "bye"]);
+    assert_eq!(v["stray"], 0, "{v:#}");
+    assert_eq!(v["parse_errors"], 0, "{v:#}");
+}
+
+#[test]
+fn uac_through_ferrosip_stateless_proxy() {
+    uac_through_ferrosip("ferrosip-stateless", "stateless-proxy.cfg");
+}
+
+/// The stateful example record-routes INVITEs and answers in-dialog requests that do not
+/// loose-route through it with 404: clean BYEs mean the uac sent ACK and BYE with the Route
+/// set from the 2xx's Record-Route (RFC 3261 §12.1.2, §12.2.1.1).
+#[test]
+fn uac_through_ferrosip_stateful_proxy_follows_record_route() {
+    uac_through_ferrosip("ferrosip-stateful", "stateful-proxy.cfg");
 }
