@@ -162,26 +162,15 @@ fn example_config_relays_calls_on_kamailio() {
     }
     let dir = scratch("kamailio");
     let (proxy, uas_port, uac_port) = (free_port(), free_port(), free_port());
-    let listen = format!("LISTEN=udp:127.0.0.1:{proxy}");
-    let dst = format!("DST=\"sip:127.0.0.1:{uas_port}\"");
-    let mut cmd = std::process::Command::new("kamailio");
-    cmd.args(["-DD", "-E", "-n", "1", "-m", "64", "-f"])
-        .arg(example_cfg())
-        .args(["-A", &listen, "-A", &dst]);
-    let mut kam = Proc::spawn("kamailio", cmd, dir.join("kamailio.log"));
-    let end = std::time::Instant::now() + Duration::from_secs(10);
-    while std::net::UdpSocket::bind(("127.0.0.1", proxy)).is_ok() {
-        assert!(
-            std::time::Instant::now() < end,
-            "kamailio did not start:\n{}",
-            kam.output()
-        );
-        if let Ok(Some(_)) = kam.child.try_wait() {
-            panic!("kamailio exited:\n{}", kam.output());
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    std::thread::sleep(Duration::from_millis(500));
+    let kam = start_kamailio(
+        &dir,
+        &example_cfg(),
+        proxy,
+        &[
+            format!("LISTEN=udp:127.0.0.1:{proxy}"),
+            format!("DST=\"sip:127.0.0.1:{uas_port}\""),
+        ],
+    );
     let _uas = start_sipp_uas(&dir, uas_port, "u1", Duration::from_secs(60));
     let target: SocketAddr = format!("127.0.0.1:{proxy}").parse().unwrap();
     let res = run_sipp_uac(&dir, uac_port, "u1", target, 200, 500, &[]);

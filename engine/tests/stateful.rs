@@ -271,26 +271,16 @@ fn stateful_example_fails_over_on_kamailio_too() {
         return;
     }
     let s = Setup::new("sf-kamailio");
-    let mut cmd = std::process::Command::new("kamailio");
-    cmd.args(["-DD", "-E", "-n", "1", "-m", "64", "-f"])
-        .arg(example_cfg())
-        .args(["-A", &format!("LISTEN=udp:127.0.0.1:{}", s.proxy)])
-        .args(["-A", &format!("DST=\"sip:127.0.0.1:{}\"", s.uas1)])
-        .args(["-A", &format!("DST2=\"sip:127.0.0.1:{}\"", s.uas2)]);
-    let mut kam = Proc::spawn("kamailio", cmd, s.dir.join("kamailio.log"));
-    let end = std::time::Instant::now() + Duration::from_secs(10);
-    while std::net::UdpSocket::bind(("127.0.0.1", s.proxy)).is_ok() {
-        assert!(
-            std::time::Instant::now() < end,
-            "kamailio did not start:\n{}",
-            kam.output()
-        );
-        if let Ok(Some(_)) = kam.child.try_wait() {
-            panic!("kamailio exited:\n{}", kam.output());
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    std::thread::sleep(Duration::from_millis(500));
+    let kam = start_kamailio(
+        &s.dir,
+        &example_cfg(),
+        s.proxy,
+        &[
+            format!("LISTEN=udp:127.0.0.1:{}", s.proxy),
+            format!("DST=\"sip:127.0.0.1:{}\"", s.uas1),
+            format!("DST2=\"sip:127.0.0.1:{}\"", s.uas2),
+        ],
+    );
     let limit = Duration::from_secs(60);
     let _uas1 = start_sipp_uas_with(&s.dir, &scen("uas_503.xml"), s.uas1, "u1", limit, &[]);
     let _uas2 = start_sipp_uas_with(&s.dir, &scen("uas_rr.xml"), s.uas2, "u1", limit, &[]);

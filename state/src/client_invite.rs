@@ -249,17 +249,11 @@ impl ClientInviteTx {
         }
     }
 
-    /// Once a final response arrived the request is never sent again: its bytes and any
-    /// queued retransmission are dropped (memory per transaction, STYLE L8).
+    /// Once a final response arrived the request is never sent again (see
+    /// `Outputs::release_request`).
     fn release_request(&mut self) {
-        if !matches!(self.state, State::Calling(_) | State::Proceeding(_))
-            && !self.request.is_empty()
-        {
-            self.request = Box::default();
-            self.cx
-                .out
-                .sends
-                .retain(|p| !matches!(p, Pending::Request { .. }));
+        if !matches!(self.state, State::Calling(_) | State::Proceeding(_)) {
+            self.cx.out.release_request(&mut self.request);
         }
     }
 

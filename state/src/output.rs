@@ -155,6 +155,16 @@ pub(crate) struct Outputs {
 }
 
 impl Outputs {
+    /// A client machine got its final response: its request is never sent again, so its
+    /// bytes (`request`) and any queued retransmission of it are dropped (memory per
+    /// transaction, STYLE L8).
+    pub(crate) fn release_request(&mut self, request: &mut Box<[u8]>) {
+        if !request.is_empty() {
+            *request = Box::default();
+            self.sends.retain(|p| !matches!(p, Pending::Request { .. }));
+        }
+    }
+
     pub(crate) fn event(&mut self, e: TxEvent) {
         self.events.push_back(e);
     }

@@ -364,3 +364,31 @@ pub(crate) fn counter_sum(log: &str, name: &str) -> u64 {
         })
         .sum()
 }
+
+/// Starts `kamailio -DD -E -n 1 -m 64 -f cfg` with `-A` defines and waits until it holds the
+/// UDP port `port`.
+#[allow(dead_code)]
+pub(crate) fn start_kamailio(dir: &Path, cfg: &Path, port: u16, defines: &[String]) -> Proc {
+    let mut cmd = Command::new("kamailio");
+    cmd.args(["-DD", "-E", "-n", "1", "-m", "64", "-f"])
+        .arg(cfg);
+    for d in defines {
+        cmd.args(["-A", d]);
+    }
+    let mut kam = Proc::spawn("kamailio", cmd, dir.join("kamailio.log"));
+    let end = Instant::now() + Duration::from_secs(10);
+    while UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+        assert!(
+            Instant::now() < end,
+            "kamailio did not start:\n{}",
+            kam.output()
+        );
+        if let Ok(Some(_)) = kam.child.try_wait() {
+            panic!("kamailio exited:\n{}", kam.output());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Let its children finish their init.
+    std::thread::sleep(Duration::from_millis(500));
+    kam
+}

@@ -510,16 +510,8 @@ impl<'m, 'r> MsgCtx<'m, 'r> {
     /// `sl_send_reply(code, reason)` (and `send_reply`): stateless, except in a failure route
     /// or (for `send_reply`) when the request has a transaction, where it is `t_reply`.
     fn sl_send_reply(&mut self, args: &[Value<'_>], stateful_if_tx: bool) -> i32 {
-        let code = args
-            .first()
-            .and_then(val_int)
-            .and_then(|c| u16::try_from(c).ok());
-        let Some(code) = code else { return -1 };
-        let reason = args.get(1).and_then(val_str).unwrap_or(Cow::Borrowed(""));
-        let reason = if reason.is_empty() {
-            Cow::Borrowed(default_reason(code))
-        } else {
-            reason
+        let Some((code, reason)) = reply_args(args) else {
+            return -1;
         };
         if self.t.mode == super::tm::RouteMode::Failure || (stateful_if_tx && self.t.cur.is_some())
         {
@@ -1062,6 +1054,20 @@ fn log_level(v: &Value<'_>) -> i64 {
         .map_or(-1, |(_, l)| *l)
 }
 
+/// The `(code, reason)` arguments of `sl_send_reply` / `t_reply`: the reason defaults to the
+/// code's RFC 3261 §21 phrase.
+fn reply_args<'v>(args: &'v [Value<'_>]) -> Option<(u16, Cow<'v, str>)> {
+    let code = args
+        .first()
+        .and_then(val_int)
+        .and_then(|c| u16::try_from(c).ok())?;
+    let reason = args.get(1).and_then(val_str).unwrap_or(Cow::Borrowed(""));
+    if reason.is_empty() {
+        return Some((code, Cow::Borrowed(default_reason(code))));
+    }
+    Some((code, reason))
+}
+
 /// The RFC 3261 §21 reason phrase for a code, used when the script gives none.
 pub(crate) fn default_reason(code: u16) -> &'static str {
     match code {
@@ -1116,16 +1122,8 @@ impl Host for MsgCtx<'_, '_> {
             Builtin::TPrecheckTrans => self.t_precheck_trans(),
             Builtin::TNewtran => self.t_newtran(),
             Builtin::TReply => {
-                let code = args
-                    .first()
-                    .and_then(val_int)
-                    .and_then(|c| u16::try_from(c).ok());
-                let Some(code) = code else { return -1 };
-                let reason = args.get(1).and_then(val_str).unwrap_or(Cow::Borrowed(""));
-                let reason = if reason.is_empty() {
-                    Cow::Borrowed(default_reason(code))
-                } else {
-                    reason
+                let Some((code, reason)) = reply_args(args) else {
+                    return -1;
                 };
                 self.t_reply(code, reason.as_bytes())
             }

@@ -2,16 +2,12 @@
 //! profiles and their sizes as the script sees them, failure, timeout, a full table and the
 //! configuration errors.
 
-use std::net::SocketAddr;
-use std::time::{Duration, Instant};
-
-use ferrosip_parser::Proto;
 use ferrosip_state::{parse_profiles, DialogConfig, Dialogs, DlgState};
 
-use super::super::ctx_tests::{test_sockets, INVITE, SRC};
-use super::super::Router;
+use super::super::ctx_tests::{INVITE, SRC};
+use super::super::tm_tests::{is_to, net_with, response, status, text, Net};
 use super::state_of;
-use crate::api::{Inbound, Transmit, WorkerEnv};
+use crate::api::Transmit;
 use crate::cfg::Config;
 
 const MODULES: &str = "loadmodule \"sl.so\"\nloadmodule \"tm.so\"\nloadmodule \"tmx.so\"\n\
@@ -57,29 +53,8 @@ const CALL_ID: &str = "a84b4c76e66710@pc33.example.com";
 const FTAG: &str = "1928301774";
 const UAS1: &str = "127.0.0.1:5070";
 
-struct Net {
-    r: Router,
-    now: Instant,
-}
-
 fn net(body: &str) -> Net {
-    let text = format!("{MODULES}{body}");
-    let cfg = match Config::parse_str("dlg.cfg", &text, &[]) {
-        Ok(c) => c,
-        Err(e) => panic!("test cfg does not compile: {e}\n{text}"),
-    };
-    let r = Router::new(
-        &cfg,
-        WorkerEnv {
-            worker: 0,
-            workers: 1,
-            sockets: test_sockets(),
-        },
-    );
-    Net {
-        r,
-        now: Instant::now(),
-    }
+    net_with(MODULES, "dlg.cfg", body)
 }
 
 fn cfg_error(body: &str) -> String {
@@ -91,34 +66,6 @@ fn cfg_error(body: &str) -> String {
 }
 
 impl Net {
-    fn recv(&mut self, data: &str, src: &str) -> Vec<Transmit> {
-        let mut out = Vec::new();
-        let inb = Inbound {
-            data: data.as_bytes(),
-            src: src.parse().unwrap(),
-            local: 0,
-            proto: Proto::Udp,
-            conn: None,
-        };
-        self.r.handle_at(&inb, self.now, &mut out);
-        out
-    }
-
-    /// Advances the clock by `ms`, firing every timer due on the way.
-    fn advance(&mut self, ms: u64) -> Vec<Transmit> {
-        let end = self.now + Duration::from_millis(ms);
-        let mut out = Vec::new();
-        while let Some(d) = self.r.next_timeout() {
-            if d > end {
-                break;
-            }
-            self.now = d.max(self.now);
-            self.r.handle_timeouts(self.now, &mut out);
-        }
-        self.now = end;
-        out
-    }
-
     fn state(&mut self, call_id: &str) -> Option<DlgState> {
         state_of(self.r.dialogs(), call_id, FTAG)
     }
@@ -128,55 +75,6 @@ impl Net {
         t.profile_id(profile)
             .map_or(usize::MAX, |p| t.profile_size(p, value))
     }
-}
-
-fn text(t: &Transmit) -> String {
-    String::from_utf8_lossy(&t.data).into_owned()
-}
-
-fn status(t: &Transmit) -> u16 {
-    text(t)
-        .strip_prefix("SIP/2.0 ")
-        .and_then(|r| r.get(..3))
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0)
-}
-
-fn is_to(t: &Transmit, a: &str) -> bool {
-    t.dst == a.parse::<SocketAddr>().unwrap()
-}
-
-/// A response to `req` as a UAS sends it (To-tag `uas-1` above 100).
-fn response(req: &Transmit, code: u16, reason: &str) -> String {
-    let t = text(req);
-    let mut out = format!("SIP/2.0 {code} {reason}\r\n");
-    for line in t.split("\r\n").skip(1) {
-        if line.is_empty() {
-            break;
-        }
-        let name = line
-            .split(':')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
-        match name.as_str() {
-            "via" | "from" | "call-id" | "cseq" => {
-                out.push_str(line);
-                out.push_str("\r\n");
-            }
-            "to" => {
-                out.push_str(line);
-                if code > 100 && !line.contains("tag=") {
-                    out.push_str(";tag=uas-1");
-                }
-                out.push_str("\r\n");
-            }
-            _ => {}
-        }
-    }
-    out.push_str("Content-Length: 0\r\n\r\n");
-    out
 }
 
 /// The test INVITE with another Call-ID and, so tm sees a new transaction, another branch.

@@ -37,14 +37,20 @@ failure_route[RTF] {\n\
   }\n\
 }\n";
 
-struct Net {
-    r: Router,
-    now: Instant,
+/// A router under test with its simulated clock (shared with the dialog tests).
+pub(crate) struct Net {
+    pub(crate) r: Router,
+    pub(crate) now: Instant,
 }
 
 fn net(body: &str) -> Net {
-    let text = format!("{MODULES}{body}");
-    let cfg = match Config::parse_str("tm.cfg", &text, &[]) {
+    net_with(MODULES, "tm.cfg", body)
+}
+
+/// A router compiled from `modules` followed by `body`.
+pub(crate) fn net_with(modules: &str, name: &str, body: &str) -> Net {
+    let text = format!("{modules}{body}");
+    let cfg = match Config::parse_str(name, &text, &[]) {
         Ok(c) => c,
         Err(e) => panic!("test cfg does not compile: {e}\n{text}"),
     };
@@ -63,7 +69,8 @@ fn net(body: &str) -> Net {
 }
 
 impl Net {
-    fn recv(&mut self, data: &str, src: &str) -> Vec<Transmit> {
+    /// Hands `data` from `src` to the router over UDP at the current time.
+    pub(crate) fn recv(&mut self, data: &str, src: &str) -> Vec<Transmit> {
         self.recv_proto(data, src, Proto::Udp)
     }
 
@@ -81,7 +88,7 @@ impl Net {
     }
 
     /// Advances the clock by `ms`, firing every timer due on the way.
-    fn advance(&mut self, ms: u64) -> Vec<Transmit> {
+    pub(crate) fn advance(&mut self, ms: u64) -> Vec<Transmit> {
         let end = self.now + Duration::from_millis(ms);
         let mut out = Vec::new();
         while let Some(d) = self.r.next_timeout() {
@@ -96,11 +103,13 @@ impl Net {
     }
 }
 
-fn text(t: &Transmit) -> String {
+/// The bytes of a transmit as text.
+pub(crate) fn text(t: &Transmit) -> String {
     String::from_utf8_lossy(&t.data).into_owned()
 }
 
-fn status(t: &Transmit) -> u16 {
+/// The status code of a response transmit (0 for a request).
+pub(crate) fn status(t: &Transmit) -> u16 {
     let s = text(t);
     s.strip_prefix("SIP/2.0 ")
         .and_then(|r| r.get(..3))
@@ -116,9 +125,9 @@ fn method(t: &Transmit) -> String {
     text(t).split(' ').next().unwrap_or("").to_owned()
 }
 
-/// A response to `req` as a UAS would send it: every Via, From, To (tagged above 100),
-/// Call-ID and CSeq copied.
-fn response(req: &Transmit, code: u16, reason: &str) -> String {
+/// A response to `req` as a UAS would send it: every Via, From, To (tagged `uas-1` above
+/// 100), Call-ID and CSeq copied.
+pub(crate) fn response(req: &Transmit, code: u16, reason: &str) -> String {
     let t = text(req);
     let mut out = format!("SIP/2.0 {code} {reason}\r\n");
     for line in t.split("\r\n").skip(1) {
@@ -153,7 +162,8 @@ fn response(req: &Transmit, code: u16, reason: &str) -> String {
 const UAS1: &str = "127.0.0.1:5070";
 const UAS2: &str = "127.0.0.1:5071";
 
-fn is_to(t: &Transmit, a: &str) -> bool {
+/// Whether `t` goes to address `a`.
+pub(crate) fn is_to(t: &Transmit, a: &str) -> bool {
     dst(t) == a.parse::<SocketAddr>().unwrap()
 }
 
