@@ -354,11 +354,18 @@ fn parse_start_line(line: &[u8], pos: usize) -> Result<StartLine<'_>, ParseError
         .is_some_and(|p| p.eq_ignore_ascii_case(b"SIP/"))
     {
         // Status-Line = SIP-Version SP Status-Code SP Reason-Phrase
-        let sp = memchr::memchr(b' ', line).ok_or(ParseError::StartLine)?;
+        // The version and the code are short: position scans, not `memchr` calls.
+        let sp = line
+            .iter()
+            .position(|&c| c == b' ')
+            .ok_or(ParseError::StartLine)?;
         let version = Version::from_bytes(line.get(..sp).unwrap_or_default())
             .ok_or(ParseError::BadVersion)?;
         let rest = line.get(sp + 1..).unwrap_or_default();
-        let code_end = memchr::memchr(b' ', rest).unwrap_or(rest.len());
+        let code_end = match rest.get(3) {
+            Some(b' ') => 3,
+            _ => rest.iter().position(|&c| c == b' ').unwrap_or(rest.len()),
+        };
         let code_b = rest.get(..code_end).unwrap_or_default();
         if code_b.len() != 3 {
             return Err(ParseError::BadStatusCode);

@@ -50,6 +50,26 @@ pub struct Via<'b> {
     pub header_index: usize,
 }
 
+impl<'b> Via<'b> {
+    /// A Via with its sent-protocol and sent-by and no parameters yet.
+    fn bare(transport: &'b str, host: &'b str, port: Option<u16>, header_index: usize) -> Self {
+        Self {
+            proto: Proto::from_name(transport.as_bytes()),
+            transport,
+            host,
+            port,
+            branch: None,
+            received: None,
+            rport: None,
+            maddr: None,
+            ttl: None,
+            params: "",
+            span: 0..0,
+            header_index,
+        }
+    }
+}
+
 /// Parses exactly one Via value (`via-parm`), e.g. `SIP/2.0/UDP host:5060;branch=z9hG4bK1`.
 /// The span is relative to `s` and `header_index` is 0.
 pub fn parse_via(s: &str) -> Result<Via<'_>, ParseError> {
@@ -101,6 +121,25 @@ fn expect_sep(b: &[u8], i: usize, sep: u8) -> Result<usize, ParseError> {
 /// byte (before any trailing LWS or comma).
 #[inline]
 fn via_parm(
+    s: &str,
+    i: usize,
+    base: usize,
+    header_index: usize,
+) -> Result<(Via<'_>, usize), ParseError> {
+    if s.as_bytes()
+        .get(i..i + 8)
+        .is_some_and(|p| eq_lower(p, b"sip/2.0/"))
+    {
+        if let Some(fast) = via_parm_compact(s, i + 8, i, base, header_index) {
+            return Ok(fast);
+        }
+    }
+    via_parm_general(s, i, base, header_index)
+}
+
+/// [`via_parm`] for any shape: LWS around every separator, any protocol name and version,
+/// IPv6 sent-by, quoted parameter values.
+fn via_parm_general(
     s: &str,
     i: usize,
     base: usize,
@@ -159,20 +198,7 @@ fn via_parm(
         port = Some(parse_port(b.get(p..q).unwrap_or_default()).ok_or(ParseError::BadVia)?);
         end = q;
     }
-    let mut via = Via {
-        proto: Proto::from_name(transport.as_bytes()),
-        transport,
-        host,
-        port,
-        branch: None,
-        received: None,
-        rport: None,
-        maddr: None,
-        ttl: None,
-        params: "",
-        span: 0..0,
-        header_index,
-    };
+    let mut via = Via::bare(transport, host, port, header_index);
     let mut params_start = None;
     // *( SEMI via-params ), via-extension = generic-param = token [ EQUAL gen-value ]
     loop {
@@ -219,6 +245,71 @@ fn via_parm(
     Ok((via, end))
 }
 
+/// The common shape of a `via-parm` after `SIP/2.0/`, with no LWS but the single SP
+/// before sent-by and no quoted or IPv6 values: `UDP host:port;branch=z9hG4bK1;rport`.
+///
+/// Each part is scanned once and the separators are checked in place, without the
+/// `skip_lws` calls between them. Returns `None` on anything else (LWS, `[`, `"`, an error),
+/// and [`via_parm`] then parses the value from the start: this path only accepts values the
+/// general one accepts, and builds the same [`Via`] for them.
+#[inline]
+fn via_parm_compact(
+    s: &str,
+    i: usize,
+    start: usize,
+    base: usize,
+    header_index: usize,
+) -> Option<(Via<'_>, usize)> {
+    let b = s.as_bytes();
+    let tr_end = token_end(b, i);
+    if tr_end == i || b.get(tr_end) != Some(&b' ') {
+        return None;
+    }
+    let h = tr_end + 1;
+    let host_end = run_while(b, h, is_host);
+    if host_end == h {
+        return None;
+    }
+    let mut end = host_end;
+    let mut port = None;
+    if b.get(end) == Some(&b':') {
+        let q = run_while(b, end + 1, |c| c.is_ascii_digit());
+        port = Some(parse_port(b.get(end + 1..q)?)?);
+        end = q;
+    }
+    let transport = s.get(i..tr_end)?;
+    let mut via = Via::bare(transport, s.get(h..host_end)?, port, header_index);
+    let params_start = end;
+    while b.get(end) == Some(&b';') {
+        let n = end + 1;
+        let n_end = token_end(b, n);
+        if n_end == n {
+            return None;
+        }
+        let pname = b.get(n..n_end)?;
+        end = n_end;
+        let mut value = None;
+        if b.get(n_end) == Some(&b'=') {
+            let v = n_end + 1;
+            let v_end = run_while(b, v, is_param_value);
+            if v_end == v {
+                return None;
+            }
+            value = Some(v..v_end);
+            end = v_end;
+        }
+        apply_param(&mut via, s, pname, value).ok()?;
+    }
+    if !matches!(b.get(end), None | Some(b',')) {
+        return None;
+    }
+    if end > params_start {
+        via.params = s.get(params_start..end)?;
+    }
+    via.span = base + start..base + end;
+    Some((via, end))
+}
+
 /// Records the well-known Via parameters (RFC 3261 §20.42, RFC 3581 §3).
 #[inline]
 fn apply_param<'b>(
@@ -254,4 +345,46 @@ fn apply_param<'b>(
         _ => {}
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The compact path builds exactly what the general path builds, and declines whatever
+    /// it does not handle.
+    #[test]
+    fn compact_path_agrees_with_general_path() {
+        let taken = [
+            "SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK776asdhds;rport",
+            "SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK7;rport=5060;received=192.0.2.10",
+            "sip/2.0/tcp host.example.com;BRANCH=z9hG4bKx;maddr=10.0.0.1;ttl=16",
+            "SIP/2.0/UNKNOWN h_1;x;y=z",
+            "SIP/2.0/TLS h:5061,SIP/2.0/UDP h2",
+            "SIP/2.0/UDP h",
+        ];
+        for v in taken {
+            let fast = via_parm_compact(v, 8, 0, 7, 3).unwrap_or_else(|| panic!("{v:?}"));
+            assert_eq!(Ok(fast), via_parm_general(v, 0, 7, 3), "{v:?}");
+        }
+        let declined = [
+            "SIP/2.0/UDP  h",
+            "SIP/2.0/UDP [::1]:5060",
+            "SIP/2.0/UDP h ;branch=x",
+            "SIP/2.0/UDP h:;branch=x",
+            "SIP/2.0/UDP h:70000",
+            "SIP/2.0/UDP h;x=\"q\"",
+            "SIP/2.0/UDP h;rport=x",
+            "SIP/2.0/UDP h;ttl=300",
+            "SIP/2.0/UDP h;;x",
+            "SIP/2.0/UDP h;x= y",
+            "SIP/2.0/UDP h x",
+            "SIP/2.0/UDP h\r\n ;x",
+            "SIP/2.0/ UDP h",
+            "SIP/2.0/UDP",
+        ];
+        for v in declined {
+            assert_eq!(via_parm_compact(v, 8, 0, 7, 3), None, "{v:?}");
+        }
+    }
 }
