@@ -609,6 +609,8 @@ fn reply(ctx: &mut MsgCtx<'_, '_>, script: &Script, vars: &mut ScriptVars) {
     }
     // tm: the client transaction by our branch and the CSeq method (RFC 3261 §17.1.3).
     let hc = match (top.branch, msg.cseq()) {
+        // A stateless proxy has no transactions: no key to hash.
+        _ if ctx.tm.table.is_empty() => None,
         (Some(b), Some(cs)) => ctx
             .tm
             .table
