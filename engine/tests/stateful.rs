@@ -78,6 +78,26 @@ impl Setup {
     fn target(&self) -> SocketAddr {
         format!("127.0.0.1:{}", self.proxy).parse().unwrap()
     }
+
+    /// A SIPp UAS running `scenario` on `port`, bounded for `calls` calls at `rate`.
+    fn uas(&self, scenario: &str, port: u16, transport: &str, calls: u32, rate: u32) -> Proc {
+        let limit = Duration::from_secs(u64::from(calls / rate) + 60);
+        start_sipp_uas_with(&self.dir, &scen(scenario), port, transport, limit, &[])
+    }
+
+    /// The record-routing SIPp UAC: `calls` calls at `rate` through the proxy.
+    fn uac(&self, transport: &str, calls: u32, rate: u32, extra: &[&str]) -> UacResult {
+        run_sipp_uac_with(
+            &self.dir,
+            &scen("uac_rr.xml"),
+            self.uac,
+            transport,
+            self.target(),
+            rate,
+            calls,
+            extra,
+        )
+    }
 }
 
 fn stop(mut fs: Proc) -> String {
@@ -120,18 +140,8 @@ fn relay_with(name: &str, transport: &str, calls: u32, rate: u32, extra: &[&str]
     let s = Setup::new(name);
     let tcp = transport.starts_with('t');
     let fs = s.start_proxy_with(tcp, &[], extra);
-    let limit = Duration::from_secs(u64::from(calls / rate) + 60);
-    let _uas = start_sipp_uas_with(&s.dir, &scen("uas_rr.xml"), s.uas1, transport, limit, &[]);
-    let res = run_sipp_uac_with(
-        &s.dir,
-        &scen("uac_rr.xml"),
-        s.uac,
-        transport,
-        s.target(),
-        rate,
-        calls,
-        &[],
-    );
+    let _uas = s.uas("uas_rr.xml", s.uas1, transport, calls, rate);
+    let res = s.uac(transport, calls, rate, &[]);
     let log = stop(fs);
     assert_all_ok(&res, calls, &log);
     // INVITE and BYE each made a server and a client transaction; nothing was refused.
@@ -171,18 +181,8 @@ fn failover_when_the_first_uas_never_answers() {
     // failure_route relays it to uas2.
     let fs = s.start_proxy(false, &["FR_TIMER=1000".into()]);
     let (calls, rate) = (100, 20);
-    let limit = Duration::from_secs(u64::from(calls / rate) + 60);
-    let _uas2 = start_sipp_uas_with(&s.dir, &scen("uas_rr.xml"), s.uas2, "u1", limit, &[]);
-    let res = run_sipp_uac_with(
-        &s.dir,
-        &scen("uac_rr.xml"),
-        s.uac,
-        "u1",
-        s.target(),
-        rate,
-        calls,
-        &[],
-    );
+    let _uas2 = s.uas("uas_rr.xml", s.uas2, "u1", calls, rate);
+    let res = s.uac("u1", calls, rate, &[]);
     let log = stop(fs);
     assert_all_ok(&res, calls, &log);
     assert_eq!(
@@ -204,19 +204,9 @@ fn failover_when_the_first_uas_answers_503() {
     let s = Setup::new("sf-failover-503");
     let fs = s.start_proxy(false, &[]);
     let (calls, rate) = (500, 100);
-    let limit = Duration::from_secs(u64::from(calls / rate) + 60);
-    let _uas1 = start_sipp_uas_with(&s.dir, &scen("uas_503.xml"), s.uas1, "u1", limit, &[]);
-    let _uas2 = start_sipp_uas_with(&s.dir, &scen("uas_rr.xml"), s.uas2, "u1", limit, &[]);
-    let res = run_sipp_uac_with(
-        &s.dir,
-        &scen("uac_rr.xml"),
-        s.uac,
-        "u1",
-        s.target(),
-        rate,
-        calls,
-        &[],
-    );
+    let _uas1 = s.uas("uas_503.xml", s.uas1, "u1", calls, rate);
+    let _uas2 = s.uas("uas_rr.xml", s.uas2, "u1", calls, rate);
+    let res = s.uac("u1", calls, rate, &[]);
     let log = stop(fs);
     assert_all_ok(&res, calls, &log);
     assert_eq!(
@@ -241,16 +231,11 @@ fn calls_complete_through_retransmissions_with_10_percent_loss() {
     // BYE whose copies are lost several times in a row).
     let fs = s.start_proxy(false, &["WT_TIMER=32000".into()]);
     let (calls, rate) = (500, 100);
-    let limit = Duration::from_secs(u64::from(calls / rate) + 60);
-    let _uas = start_sipp_uas_with(&s.dir, &scen("uas_rr.xml"), s.uas1, "u1", limit, &[]);
-    let res = run_sipp_uac_with(
-        &s.dir,
-        &scen("uac_rr.xml"),
-        s.uac,
+    let _uas = s.uas("uas_rr.xml", s.uas1, "u1", calls, rate);
+    let res = s.uac(
         "u1",
-        s.target(),
-        rate,
         calls,
+        rate,
         &["-lost", "10", "-recv_timeout", "30000"],
     );
     let log = stop(fs);
@@ -281,20 +266,10 @@ fn stateful_example_fails_over_on_kamailio_too() {
             format!("DST2=\"sip:127.0.0.1:{}\"", s.uas2),
         ],
     );
-    let limit = Duration::from_secs(60);
-    let _uas1 = start_sipp_uas_with(&s.dir, &scen("uas_503.xml"), s.uas1, "u1", limit, &[]);
-    let _uas2 = start_sipp_uas_with(&s.dir, &scen("uas_rr.xml"), s.uas2, "u1", limit, &[]);
-    let calls = 200;
-    let res = run_sipp_uac_with(
-        &s.dir,
-        &scen("uac_rr.xml"),
-        s.uac,
-        "u1",
-        s.target(),
-        100,
-        calls,
-        &[],
-    );
+    let (calls, rate) = (200, 100);
+    let _uas1 = s.uas("uas_503.xml", s.uas1, "u1", calls, rate);
+    let _uas2 = s.uas("uas_rr.xml", s.uas2, "u1", calls, rate);
+    let res = s.uac("u1", calls, rate, &[]);
     let log = kam.output();
     assert_all_ok(&res, calls, &log);
 }
