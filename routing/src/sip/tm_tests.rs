@@ -159,6 +159,17 @@ pub(crate) fn response(req: &Transmit, code: u16, reason: &str) -> String {
     out
 }
 
+/// An in-dialog BYE of the test call (To-tag `b`).
+fn bye() -> String {
+    INVITE
+        .replace("INVITE sip:bob@example.com", "BYE sip:bob@example.com")
+        .replace("CSeq: 314159 INVITE", "CSeq: 314160 BYE")
+        .replace(
+            "To: Bob <sip:bob@example.com>",
+            "To: Bob <sip:bob@example.com>;tag=b",
+        )
+}
+
 const UAS1: &str = "127.0.0.1:5070";
 const UAS2: &str = "127.0.0.1:5071";
 
@@ -364,13 +375,7 @@ fn non_invite_is_relayed_statefully_and_times_out_with_408() {
     let mut n = net(
         "request_route {\n $du = \"sip:127.0.0.1:5070\";\n if (!t_relay()) { sl_reply_error(); }\n exit;\n}\n",
     );
-    let bye = INVITE
-        .replace("INVITE sip:bob@example.com", "BYE sip:bob@example.com")
-        .replace("CSeq: 314159 INVITE", "CSeq: 314160 BYE")
-        .replace(
-            "To: Bob <sip:bob@example.com>",
-            "To: Bob <sip:bob@example.com>;tag=b",
-        );
+    let bye = bye();
     let out = n.recv(&bye, SRC);
     assert_eq!(out.len(), 1, "no 100 for a non-INVITE: {out:#?}");
     assert_eq!(method(&out[0]), "BYE");
@@ -485,13 +490,7 @@ fn retransmitted_non_invite_is_absorbed_until_timer_j() {
     let mut n = net(
         "request_route {\n $du = \"sip:127.0.0.1:5070\";\n if (!t_relay()) { sl_reply_error(); }\n exit;\n}\n",
     );
-    let bye = INVITE
-        .replace("INVITE sip:bob@example.com", "BYE sip:bob@example.com")
-        .replace("CSeq: 314159 INVITE", "CSeq: 314160 BYE")
-        .replace(
-            "To: Bob <sip:bob@example.com>",
-            "To: Bob <sip:bob@example.com>;tag=b",
-        );
+    let bye = bye();
     let out = n.recv(&bye, SRC);
     let ok = n.recv(&response(&out[0], 200, "OK"), UAS1);
     assert_eq!(ok.len(), 1);
