@@ -14,6 +14,10 @@ mod signals;
 mod tcp;
 mod worker;
 
+/// The process allocator (see `engine/Cargo.toml` for why not glibc's).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::Parser;
 use cli::{Cli, SteeringMode};
 use ferrosip_routing::cfg::Config;
