@@ -15,7 +15,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use ferrosip_parser::Proto;
 use ferrosip_routing::api::{Inbound, LocalSocket, Transmit, WorkerEnv};
 use ferrosip_routing::cfg::Config;
-use ferrosip_routing::sip::Router;
+use ferrosip_routing::sip::{ProfileBoard, Router};
 use ferrosip_transports::callid::find_call_id;
 use ferrosip_transports::steer::owner_of;
 use ferrosip_transports::udp::{send_batch, RecvBatch, RECV_BATCH};
@@ -145,6 +145,8 @@ pub(crate) fn spawn_all(
         wakers.push(Arc::new(Waker::new().map_err(|e| format!("eventfd: {e}"))?));
     }
     let mesh = Arc::new(Mesh { inboxes, wakers });
+    // Dialog profile sizes are process-wide (a caller's calls land on several workers).
+    let board = ProfileBoard::new(cfg, workers);
     let mut handles = Vec::with_capacity(workers);
     for ((id, socks), inbox) in bound.per_worker.into_iter().enumerate().zip(receivers) {
         let core = if cores.is_empty() {
@@ -161,6 +163,7 @@ pub(crate) fn spawn_all(
             inbox,
             &mesh,
             &registry,
+            &board,
         )?;
         let stop = stop.clone();
         let h = std::thread::Builder::new()
@@ -188,13 +191,14 @@ impl Worker {
         inbox: Receiver<CoreMsg>,
         mesh: &Arc<Mesh>,
         registry: &Arc<ConnRegistry>,
+        board: &Arc<ProfileBoard>,
     ) -> Result<Self, String> {
         let env = WorkerEnv {
             worker: id,
             workers,
             sockets: sockets.to_vec(),
         };
-        let router = Router::new(cfg, env);
+        let router = Router::with_board(cfg, env, board.clone());
         let sockets = sockets.to_vec();
         let poller = Poller::new(256).map_err(|e| format!("epoll: {e}"))?;
         let waker = mesh.wakers[id].clone();

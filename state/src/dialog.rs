@@ -232,6 +232,14 @@ pub fn parse_profiles(with_value: &str, no_value: &str) -> Result<Vec<ProfileDef
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ProfileId(u16);
 
+impl ProfileId {
+    /// The profile's position in the declarations (0-based).
+    #[must_use]
+    pub fn index(self) -> usize {
+        usize::from(self.0)
+    }
+}
+
 /// Timeouts and bounds of a [`Dialogs`] table (Kamailio `dialog` modparams).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct DialogConfig {
@@ -491,6 +499,9 @@ pub struct Dialogs {
     profiles: Vec<ProfileDef>,
     totals: Vec<usize>,
     values: Vec<Counts>,
+    /// Profile counts changed since [`Dialogs::take_profile_changes`] last ran (the engine
+    /// drains it after every message and timer batch, so it holds that batch's changes).
+    changed: Vec<(ProfileId, Option<Box<str>>)>,
     seeds: [u64; 4],
     next_h_id: u32,
     live: usize,
@@ -522,6 +533,7 @@ impl Dialogs {
                 .map(|_| HashMap::with_hasher(ahash::RandomState::with_seeds(b, c, d, a)))
                 .collect(),
             profiles,
+            changed: Vec::new(),
             seeds,
             next_h_id: cfg.h_id_start,
             live: 0,
@@ -796,6 +808,7 @@ impl Dialogs {
     }
 
     fn count(&mut self, p: ProfileId, v: Option<&str>, up: bool) {
+        self.changed.push((p, v.map(Into::into)));
         let i = usize::from(p.0);
         if let Some(t) = self.totals.get_mut(i) {
             *t = if up { *t + 1 } else { t.saturating_sub(1) };
@@ -914,6 +927,24 @@ impl Dialogs {
                 .unwrap_or(0),
             None => self.totals.get(i).copied().unwrap_or(0),
         }
+    }
+
+    /// Hands every profile count that changed since the last call to `f` as
+    /// `(profile, value, total, value_count)`: the profile's total here and, for a value
+    /// membership, that value's count here (0 once the last one left). The engine publishes
+    /// them so that every worker sees the process-wide sizes.
+    pub fn take_profile_changes(
+        &mut self,
+        mut f: impl FnMut(ProfileId, Option<&str>, usize, usize),
+    ) {
+        let changed = std::mem::take(&mut self.changed);
+        for (p, v) in &changed {
+            let total = self.profile_size(*p, None);
+            let count = v.as_deref().map_or(0, |v| self.profile_size(*p, Some(v)));
+            f(*p, v.as_deref(), total, count);
+        }
+        self.changed = changed;
+        self.changed.clear();
     }
 
     /// Sets (or, with `None`, removes) the `$dlg_var(name)` of dialog `h`.

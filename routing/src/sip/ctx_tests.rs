@@ -92,10 +92,9 @@ fn with_ctx_at<R>(
         *b"0123456789abcdef",
         Vec::new(),
     );
-    let mut dlg = super::dialog::DlgLayer {
-        table: ferrosip_state::Dialogs::new(Default::default(), Vec::new(), [0; 4]),
-        dlg_flag: None,
-    };
+    let cfg = crate::cfg::Config::parse_str("t.cfg", "", &[]).unwrap();
+    let mut dlg =
+        super::dialog::DlgLayer::from_config(&cfg, 0, 1, super::dialog::ProfileBoard::new(&cfg, 1));
     let inb = Inbound {
         data,
         src,

@@ -29,9 +29,11 @@
 //!
 //! # Known limits
 //! - The table is per worker (thread-per-core): every message of a call lands on the worker
-//!   owning its Call-ID (ARCHITECTURE §3), so matching is exact, but `get_profile_size`
-//!   counts **this worker's dialogs only**. A cross-worker sum (over the mesh) is future work;
-//!   limits enforced with it are per worker until then.
+//!   owning its Call-ID (ARCHITECTURE §3), so matching is exact. Profile sizes are
+//!   process-wide: each worker publishes its counts on a shared [`ProfileBoard`] after every
+//!   message and timer batch (and at once in `set_dlg_profile` / `get_profile_size`), and
+//!   `get_profile_size` sums all workers. A call another worker set up in the same instant
+//!   may be missed by one message (its count is published when that message is done).
 //! - Matching is by Call-ID and tags only (Kamailio `dlg_match_mode` 2, DID_NONE): no `did`
 //!   Record-Route cookie is added; `rr_param`, `dlg_match_mode`, `hash_size` are accepted and
 //!   have no effect. Forked early dialogs share the INVITE's dialog (as in Kamailio).
@@ -48,15 +50,104 @@
 //!   clamped to 1024..=262144); a full table makes `dlg_manage()` return -1 and moves
 //!   [`DialogStats::refused_full`].
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use ferrosip_parser::Method;
-use ferrosip_state::{DialogConfig, DialogError, DialogInput, DialogStats, Dialogs, DlgHandle};
+use ferrosip_state::{
+    DialogConfig, DialogError, DialogInput, DialogStats, Dialogs, DlgHandle, ProfileId,
+};
 
 use super::ctx::{val_int, val_str, MsgCtx};
 use super::tm::RouteMode;
 use crate::cfg::{Config, ParamValue};
 use crate::names::{Builtin, DlgAttr, Pv, Value};
+
+/// Process-wide dialog profile sizes, which Kamailio's `get_profile_size` reports: a caller's
+/// calls have different Call-IDs, so they live on different workers (ARCHITECTURE §3), and
+/// a per-caller limit must count them all.
+///
+/// Each worker publishes its own counts into its own slots after every change; a reader
+/// sums the slots of all workers. Totals are atomics (lock-free). Per-value counts are one
+/// map per profile and worker, written only by that worker and read by the others under a
+/// read lock (uncontended in practice: writers are the owning worker alone, readers only
+/// touch it in `get_profile_size` with a value). Bounded like the dialog tables behind it
+/// (a value leaves the map when its count reaches 0).
+#[derive(Debug)]
+pub struct ProfileBoard {
+    /// `[profile][worker]`.
+    totals: Vec<Box<[AtomicI64]>>,
+    /// `[profile][worker]`.
+    values: Vec<Box<[RwLock<ValueCounts>]>>,
+}
+
+/// One worker's member count per profile value.
+type ValueCounts = HashMap<Box<str>, i64>;
+
+impl ProfileBoard {
+    /// A board for the profiles `cfg` declares (`profiles_with_value`, `profiles_no_value`)
+    /// and `workers` workers, shared by all of them.
+    pub fn new(cfg: &Config, workers: usize) -> Arc<Self> {
+        let n = ferrosip_state::parse_profiles(
+            param_str(cfg, "profiles_with_value"),
+            param_str(cfg, "profiles_no_value"),
+        )
+        .map_or(0, |p| p.len());
+        let workers = workers.max(1);
+        Arc::new(Self {
+            totals: (0..n)
+                .map(|_| (0..workers).map(|_| AtomicI64::new(0)).collect())
+                .collect(),
+            values: (0..n)
+                .map(|_| (0..workers).map(|_| RwLock::default()).collect())
+                .collect(),
+        })
+    }
+
+    /// Worker `w`'s counts of profile `p` (and of `value`) changed.
+    fn publish(&self, w: usize, p: ProfileId, value: Option<&str>, total: usize, count: usize) {
+        let i = p.index();
+        let as_i64 = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        if let Some(t) = self.totals.get(i).and_then(|t| t.get(w)) {
+            t.store(as_i64(total), Ordering::Relaxed);
+        }
+        let (Some(v), Some(lock)) = (value, self.values.get(i).and_then(|m| m.get(w))) else {
+            return;
+        };
+        let mut map = lock
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if count == 0 {
+            map.remove(v);
+        } else {
+            map.insert(v.into(), as_i64(count));
+        }
+    }
+
+    /// The size of profile `p` (of `value` when given) over all workers.
+    fn size(&self, p: ProfileId, value: Option<&str>) -> i64 {
+        let i = p.index();
+        match value {
+            None => self
+                .totals
+                .get(i)
+                .map_or(0, |t| t.iter().map(|a| a.load(Ordering::Relaxed)).sum()),
+            Some(v) => self.values.get(i).map_or(0, |ws| {
+                ws.iter()
+                    .map(|l| {
+                        l.read()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .get(v)
+                            .copied()
+                            .unwrap_or(0)
+                    })
+                    .sum()
+            }),
+        }
+    }
+}
 
 /// One worker's dialog module: the table and the parameters the message side needs.
 #[derive(Debug)]
@@ -65,6 +156,10 @@ pub(crate) struct DlgLayer {
     pub(crate) table: Dialogs,
     /// `dlg_flag`: manage initial INVITEs that leave `request_route` with this flag set.
     pub(crate) dlg_flag: Option<u32>,
+    /// This worker's index (its slots on the board).
+    worker: usize,
+    /// The process-wide profile sizes.
+    board: Arc<ProfileBoard>,
 }
 
 /// The dialog side of one message context.
@@ -96,7 +191,12 @@ fn param_str<'c>(cfg: &'c Config, name: &str) -> &'c str {
 impl DlgLayer {
     /// The dialog module of worker `worker` of `workers` from the configuration (an empty,
     /// idle table when the module is not loaded).
-    pub(crate) fn from_config(cfg: &Config, worker: usize, workers: usize) -> Self {
+    pub(crate) fn from_config(
+        cfg: &Config,
+        worker: usize,
+        workers: usize,
+        board: Arc<ProfileBoard>,
+    ) -> Self {
         let secs = |name: &str, default: u64| {
             param_int(cfg, name)
                 .filter(|v| *v > 0)
@@ -155,7 +255,16 @@ impl DlgLayer {
         Self {
             table: Dialogs::new(dcfg, profiles, seeds),
             dlg_flag,
+            worker: worker % workers,
+            board,
         }
+    }
+
+    /// Publishes this worker's changed profile counts on the board.
+    pub(crate) fn publish(&mut self) {
+        let (board, w) = (&self.board, self.worker);
+        self.table
+            .take_profile_changes(|p, v, total, count| board.publish(w, p, v, total, count));
     }
 
     /// The counters.
@@ -313,8 +422,12 @@ impl MsgCtx<'_, '_> {
         let table = &mut self.dlg.table;
         let ok = match (f, self.dm.cur) {
             (Builtin::GetProfileSize, _) => {
-                let n = table.profile_size(p, value);
-                self.dm.size = i64::try_from(n).unwrap_or(i64::MAX);
+                let with_value = table
+                    .profiles()
+                    .get(p.index())
+                    .is_some_and(|d| d.with_value);
+                self.dlg.publish();
+                self.dm.size = self.dlg.board.size(p, value.filter(|_| with_value));
                 true
             }
             (Builtin::SetDlgProfile, Some(h)) => match table.set_profile(h, p, value) {

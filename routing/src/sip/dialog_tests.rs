@@ -357,3 +357,43 @@ fn dlg_pvs_without_a_dialog_are_null_and_functions_fail() {
         text(&out[0])
     );
 }
+
+/// A caller's calls have different Call-IDs, so they land on different workers: the profile
+/// limit counts them over all workers (the shared board), and a call that ends frees its
+/// place on every worker.
+#[test]
+fn profile_sizes_are_process_wide() {
+    use super::super::tm_tests::Net;
+    let text_cfg = format!("{MODULES}{CFG}");
+    let cfg = Config::parse_str("dlg.cfg", &text_cfg, &[]).unwrap();
+    let board = super::ProfileBoard::new(&cfg, 2);
+    let mut w: Vec<Net> = (0..2)
+        .map(|i| Net {
+            r: super::super::Router::with_board(
+                &cfg,
+                crate::api::WorkerEnv {
+                    worker: i,
+                    workers: 2,
+                    sockets: super::super::ctx_tests::test_sockets(),
+                },
+                board.clone(),
+            ),
+            now: std::time::Instant::now(),
+        })
+        .collect();
+    let out = w[0].recv(&invite("call-a"), SRC);
+    assert!(text(relayed(&out, UAS1)).contains("X-Calls: 1/1 "));
+    let out = w[1].recv(&invite("call-b"), SRC);
+    let b = relayed(&out, UAS1).clone();
+    assert!(text(&b).contains("X-Calls: 2/2 "), "{}", text(&b));
+    // The third call is refused, on either worker.
+    let out = w[0].recv(&invite("call-c"), SRC);
+    assert_eq!(status(&out[0]), 486, "{out:#?}");
+    // call-b fails: worker 0 sees the place free again.
+    w[1].recv(&response(&b, 486, "Busy Here"), UAS1);
+    let out = w[0].recv(&invite("call-d"), SRC);
+    assert!(
+        text(relayed(&out, UAS1)).contains("X-Calls: 2/2 "),
+        "{out:#?}"
+    );
+}

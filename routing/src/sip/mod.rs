@@ -55,6 +55,7 @@ mod text;
 mod tm;
 mod tm_fns;
 
+pub use dialog::ProfileBoard;
 pub use router::Router;
 pub use stats::Stats;
 pub use tm::TmStats;

@@ -2,6 +2,7 @@
 //! `onsend_route`, and the transmits that result.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bumpalo::Bump;
@@ -61,8 +62,19 @@ fn param_str<'c>(cfg: &'c Config, module: &str, name: &str) -> Option<&'c str> {
 }
 
 impl Router {
-    /// Builds the router of one worker from the compiled configuration.
+    /// Builds the router of one worker from the compiled configuration, alone in its
+    /// process (its dialog profile sizes are its own).
     pub fn new(cfg: &Config, env: WorkerEnv) -> Self {
+        Self::build(cfg, env, None)
+    }
+
+    /// Builds the router of one of several workers: `board` (one per process, from
+    /// [`ProfileBoard::new`](super::ProfileBoard::new)) sums their dialog profile sizes.
+    pub fn with_board(cfg: &Config, env: WorkerEnv, board: Arc<super::ProfileBoard>) -> Self {
+        Self::build(cfg, env, Some(board))
+    }
+
+    fn build(cfg: &Config, env: WorkerEnv, board: Option<Arc<super::ProfileBoard>>) -> Self {
         let core = &cfg.core;
         let aliases = core
             .aliases
@@ -131,7 +143,8 @@ impl Router {
             rr: super::rr::RrParams::from_config(cfg),
         };
         shared.precompute();
-        let dlg = DlgLayer::from_config(cfg, env.worker, env.workers);
+        let board = board.unwrap_or_else(|| super::dialog::ProfileBoard::new(cfg, env.workers));
+        let dlg = DlgLayer::from_config(cfg, env.worker, env.workers, board);
         let script = cfg.script.clone();
         let vars = ScriptVars::new(&script);
         Self {
@@ -188,6 +201,7 @@ impl Router {
             self.finish_completed(now, out);
         }
         self.end_dialogs(now);
+        self.dlg.publish();
     }
 
     /// Deletes the dialogs whose INVITE tm answered with a final negative response.
@@ -216,6 +230,7 @@ impl Router {
         }
         self.end_dialogs(now);
         self.dlg.table.handle_timeout(now);
+        self.dlg.publish();
     }
 
     /// Server transactions whose branches all ended: run the armed `failure_route` (which
