@@ -440,8 +440,32 @@ impl<'m, 'r> MsgCtx<'m, 'r> {
     /// Sends a stateless reply to the request (RFC 3261 §8.2.6, §18.2.2). Returns 1, or -1
     /// when there is nothing to reply to (a response, an ACK) or the code is invalid.
     pub(crate) fn send_reply(&mut self, code: u16, reason: &[u8], extra: &[u8]) -> i32 {
-        if !self.msg.is_request() || self.is_ack() || !(100..=699).contains(&code) {
+        let Some((data, via)) = self.reply_bytes(code, reason, extra) else {
             return -1;
+        };
+        let (proto, dst, conn) = reply_destination(via.as_ref(), &self.inb);
+        self.out.push(Transmit {
+            proto,
+            dst,
+            local: Some(self.inb.local),
+            conn,
+            data,
+        });
+        self.stats.local_replies += 1;
+        1
+    }
+
+    /// A local reply to the request (RFC 3261 §8.2.6: its Via, From, To with our tag,
+    /// Call-ID, CSeq), and the scan of its top Via; `None` for a response, an ACK or an
+    /// invalid code.
+    pub(crate) fn reply_bytes(
+        &self,
+        code: u16,
+        reason: &[u8],
+        extra: &[u8],
+    ) -> Option<(Vec<u8>, Option<ViaScan<'m>>)> {
+        if !self.msg.is_request() || self.is_ack() || !(100..=699).contains(&code) {
+            return None;
         }
         let mut tag = [0u8; 25];
         self.sl_tag(&mut tag);
@@ -469,16 +493,7 @@ impl<'m, 'r> MsgCtx<'m, 'r> {
             .iter()
             .map(|h| (h.raw_name.as_bytes(), without_crlf(buf, h.line.clone())));
         let via = write_reply(&mut data, &spec, buf, fields, self.inb.src);
-        let (proto, dst, conn) = reply_destination(via.as_ref(), &self.inb);
-        self.out.push(Transmit {
-            proto,
-            dst,
-            local: Some(self.inb.local),
-            conn,
-            data,
-        });
-        self.stats.local_replies += 1;
-        1
+        Some((data, via))
     }
 
     /// Kamailio's `sip_warning` header (RFC 3261 §20.43, warn-code 392 "miscellaneous

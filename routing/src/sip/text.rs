@@ -264,6 +264,22 @@ fn is(c: u8, class: u8) -> bool {
 }
 
 impl<'a> ViaScan<'a> {
+    /// The fields of a Via the parser already read that choose where a response goes
+    /// (transport, sent-by, `rport`, `maddr`, `branch`); positions stay empty.
+    pub(crate) fn from_parsed(v: &ferrosip_parser::Via<'a>) -> Self {
+        Self {
+            transport: v.transport.as_bytes(),
+            host: v.host.as_bytes(),
+            port: v.port,
+            port_written: v.port.is_some(),
+            branch: v.branch.map(str::as_bytes),
+            received: v.received.map(str::as_bytes),
+            rport: v.rport.map(|_| None),
+            maddr: v.maddr.map(str::as_bytes),
+            ..Self::default()
+        }
+    }
+
     /// Scans one via-parm. `None` when even the sent-protocol or the host is missing.
     pub(crate) fn scan(v: &'a [u8]) -> Option<Self> {
         let mut s = ViaScan::default();

@@ -388,19 +388,18 @@ impl Tm {
     pub(crate) fn new_server(
         &mut self,
         key: TxKey,
+        msg: &ferrosip_parser::Message<'_>,
         inb: &Inbound<'_>,
-        invite: bool,
         now: Instant,
     ) -> Result<TxHandle, Option<TxHandle>> {
         let rel = reliability(inb.proto);
+        let invite = matches!(msg.method(), Some(ferrosip_parser::Method::Invite));
         let tx = if invite {
             Transaction::ServerInvite(ServerInviteTx::new(now, self.params.timers, rel))
         } else {
             Transaction::ServerNonInvite(ServerNonInviteTx::new(now, self.params.timers, rel))
         };
-        let via = RawHeaders::new(inb.data)
-            .find(|h| long_name(h.name).eq_ignore_ascii_case(b"via"))
-            .and_then(|h| super::text::ViaScan::scan(h.value.get(first_element(h.value))?));
+        let via = msg.top_via().map(super::text::ViaScan::from_parsed);
         let (proto, dst, conn) = reply_destination(via.as_ref(), inb);
         let node = ServerNode {
             tx,
@@ -490,14 +489,16 @@ impl Tm {
     ) -> bool {
         let tag_prefix = self.tag_prefix;
         let server_hdr = std::mem::take(&mut self.server_hdr);
-        let mut ended = None;
-        let ok = match self.server(h) {
+        let data = match self.server(h) {
             Some(s) => {
                 let buf = &s.request;
+                // A 100 carries no To-tag (RFC 3261 §8.2.6.2): no need to hash the request.
                 let mut tag = [0u8; 25];
-                tag[..16].copy_from_slice(&tag_prefix);
-                tag[16] = b'-';
-                tag[17..].copy_from_slice(&hex8(hash_parts(&[b"tm", buf])));
+                if code > 100 {
+                    tag[..16].copy_from_slice(&tag_prefix);
+                    tag[16] = b'-';
+                    tag[17..].copy_from_slice(&hex8(hash_parts(&[b"tm", buf])));
+                }
                 let spec = ReplySpec {
                     code,
                     reason,
@@ -509,6 +510,30 @@ impl Tm {
                 let fields = RawHeaders::new(buf)
                     .map(|hd| (hd.name, super::ctx::without_crlf(buf, hd.field.clone())));
                 write_reply(&mut data, &spec, buf, fields, s.src);
+                Some(data)
+            }
+            None => None,
+        };
+        self.server_hdr = server_hdr;
+        match data {
+            Some(d) => self.send_local(h, code, d, now, out),
+            None => false,
+        }
+    }
+
+    /// Sends `data`, a reply built locally to server transaction `h`'s request (RFC 3261
+    /// §8.2.6), through the machine.
+    pub(crate) fn send_local(
+        &mut self,
+        h: TxHandle,
+        code: u16,
+        data: Vec<u8>,
+        now: Instant,
+        out: &mut Vec<Transmit>,
+    ) -> bool {
+        let mut ended = None;
+        let ok = match self.server(h) {
+            Some(s) => {
                 let r = match &mut s.tx {
                     Transaction::ServerInvite(t) => t.handle_tu_response(now, code, data.into()),
                     Transaction::ServerNonInvite(t) => t.handle_tu_response(now, code, data.into()),
@@ -524,7 +549,6 @@ impl Tm {
             }
             None => false,
         };
-        self.server_hdr = server_hdr;
         self.dlg_ended.extend(ended);
         if ok {
             if code >= 200 {

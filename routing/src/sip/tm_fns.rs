@@ -55,8 +55,7 @@ impl MsgCtx<'_, '_> {
             return Err(-1);
         };
         let key = key.to_owned_key();
-        let invite = matches!(self.msg.method(), Some(Method::Invite));
-        match self.tm.new_server(key, &self.inb, invite, self.now) {
+        match self.tm.new_server(key, self.msg, &self.inb, self.now) {
             Ok(h) => {
                 self.t.cur = Some(h);
                 self.t.created = true;
@@ -68,6 +67,15 @@ impl MsgCtx<'_, '_> {
                 Err(0)
             }
             Err(None) => Err(self.fail(Failure::TableFull)),
+        }
+    }
+
+    /// Answers server transaction `h`, whose request this message is, through its machine
+    /// (built from the parsed message, not from the stored copy).
+    fn reply_in_tx(&mut self, h: ferrosip_state::TxHandle, code: u16, reason: &[u8]) -> bool {
+        match self.reply_bytes(code, reason, b"") {
+            Some((data, _)) => self.tm.send_local(h, code, data, self.now, self.out),
+            None => false,
         }
     }
 
@@ -126,14 +134,7 @@ impl MsgCtx<'_, '_> {
         }
         // Kamailio auto_inv_100: 100 Trying when the INVITE is first relayed (§16.2 / §17.2.1).
         if invite && idx == 0 && self.t.mode == RouteMode::Request && self.tm.params.auto_100 {
-            self.tm.local_reply(
-                hs,
-                100,
-                b"trying -- your call is important to us",
-                b"",
-                self.now,
-                self.out,
-            );
+            self.reply_in_tx(hs, 100, b"trying -- your call is important to us");
         }
         // With a branch_route armed the branches go out once this route has finished.
         if let Some(route) = self.t.on_branch.take() {
@@ -340,14 +341,13 @@ impl MsgCtx<'_, '_> {
         };
         match self
             .tm
-            .new_server(ckey.to_owned_key(), &self.inb, false, self.now)
+            .new_server(ckey.to_owned_key(), self.msg, &self.inb, self.now)
         {
             Ok(hc) => {
                 if let Some(s) = self.tm.server(hc) {
                     s.is_cancel = true;
                 }
-                self.tm
-                    .local_reply(hc, 200, b"canceling", b"", self.now, self.out);
+                self.reply_in_tx(hc, 200, b"canceling");
             }
             Err(Some(h)) => {
                 self.tm.absorb(h, self.now, false, self.out);
@@ -403,10 +403,7 @@ impl MsgCtx<'_, '_> {
             Err(code) => return code,
         };
         let reason = &reason[..reason.len().min(super::ctx::MAX_SCRIPT_TEXT)];
-        if self
-            .tm
-            .local_reply(h, code, reason, b"", self.now, self.out)
-        {
+        if self.reply_in_tx(h, code, reason) {
             self.stats.local_replies += 1;
             1
         } else {
