@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 use crate::config::{Reliability, TimerConfig};
 use crate::error::TxError;
 use crate::output::{
-    emit, Disposition, Outputs, Pending, StatusCode, TimerCAction, Transmit, TransmitKind, TxEvent,
+    emit, emit_owned, Disposition, Outputs, Pending, StatusCode, TimerCAction, Transmit,
+    TransmitKind, TxEvent,
 };
 use crate::timer::{TimerTable, TxTimer};
 
@@ -366,7 +367,7 @@ impl ClientInviteTx {
                 (Pending::Ack { retransmission }, State::Completed(c)) => {
                     return Some(emit(buf, TransmitKind::Ack, retransmission, &c.ack))
                 }
-                (Pending::Owned(kind, bytes), _) => return Some(emit(buf, kind, false, &bytes)),
+                (Pending::Owned(kind, bytes), _) => return Some(emit_owned(buf, kind, bytes)),
                 _ => {}
             }
         }

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use crate::config::{Reliability, TimerConfig};
 use crate::error::TxError;
 use crate::output::{
-    emit, Disposition, Outputs, Pending, StatusCode, Transmit, TransmitKind, TxEvent,
+    emit, emit_owned, Disposition, Outputs, Pending, StatusCode, Transmit, TransmitKind, TxEvent,
 };
 use crate::timer::{TimerTable, TxTimer};
 
@@ -231,7 +231,7 @@ impl ClientNonInviteTx {
                         &self.request,
                     ))
                 }
-                Pending::Owned(kind, bytes) => return Some(emit(buf, kind, false, &bytes)),
+                Pending::Owned(kind, bytes) => return Some(emit_owned(buf, kind, bytes)),
                 Pending::Ack { .. } | Pending::LastResponse { .. } => {}
             }
         }

@@ -212,3 +212,19 @@ pub(crate) fn emit(
         len: bytes.len(),
     }
 }
+
+/// Hands over `bytes` (a message the machine does not keep): moved into an empty `buf`
+/// instead of copied.
+pub(crate) fn emit_owned(buf: &mut Vec<u8>, kind: TransmitKind, bytes: Box<[u8]>) -> Transmit {
+    let len = bytes.len();
+    if buf.is_empty() {
+        *buf = bytes.into_vec();
+    } else {
+        buf.extend_from_slice(&bytes);
+    }
+    Transmit {
+        kind,
+        retransmission: false,
+        len,
+    }
+}

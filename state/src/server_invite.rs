@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use crate::config::{Reliability, TimerConfig};
 use crate::error::{Misuse, TxError};
 use crate::output::{
-    emit, Disposition, Outputs, Pending, StatusCode, Transmit, TransmitKind, TxEvent,
+    emit, emit_owned, Disposition, Outputs, Pending, StatusCode, Transmit, TransmitKind, TxEvent,
 };
 use crate::timer::{TimerTable, TxTimer};
 
@@ -362,7 +362,7 @@ impl ServerInviteTx {
                         ));
                     }
                 }
-                Pending::Owned(kind, bytes) => return Some(emit(buf, kind, false, &bytes)),
+                Pending::Owned(kind, bytes) => return Some(emit_owned(buf, kind, bytes)),
                 Pending::Request { .. } | Pending::Ack { .. } => {}
             }
         }

@@ -5,7 +5,7 @@ use std::time::Instant;
 use crate::config::{Reliability, TimerConfig};
 use crate::error::{Misuse, TxError};
 use crate::output::{
-    emit, Disposition, Outputs, Pending, StatusCode, Transmit, TransmitKind, TxEvent,
+    emit, emit_owned, Disposition, Outputs, Pending, StatusCode, Transmit, TransmitKind, TxEvent,
 };
 use crate::timer::{TimerTable, TxTimer};
 
@@ -190,7 +190,7 @@ impl ServerNonInviteTx {
                         ));
                     }
                 }
-                Pending::Owned(kind, bytes) => return Some(emit(buf, kind, false, &bytes)),
+                Pending::Owned(kind, bytes) => return Some(emit_owned(buf, kind, bytes)),
                 Pending::Request { .. } | Pending::Ack { .. } => {}
             }
         }

@@ -64,9 +64,12 @@ fn key_method(method: &str) -> &str {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TxKey {
     role: Role,
-    branch: Box<str>,
-    sent_by: Box<str>,
-    method: Box<str>,
+    /// Branch, sent-by and method, concatenated: one allocation per key.
+    text: Box<str>,
+    /// Where the sent-by starts in `text`.
+    sent_by_at: u32,
+    /// Where the method starts in `text`.
+    method_at: u32,
 }
 
 /// Borrowed key for lookups straight from a parsed message, without allocating.
@@ -105,11 +108,20 @@ impl<'a> TxKeyRef<'a> {
     /// The owned copy to insert (STYLE L4 `into_owned`).
     #[must_use]
     pub fn to_owned_key(&self) -> TxKey {
+        let mut text =
+            String::with_capacity(self.branch.len() + self.sent_by.len() + self.method.len());
+        text.push_str(self.branch);
+        let sent_by_at = text.len();
+        text.push_str(self.sent_by);
+        let method_at = text.len();
+        text.push_str(self.method);
         TxKey {
             role: self.role,
-            branch: self.branch.into(),
-            sent_by: self.sent_by.into(),
-            method: self.method.into(),
+            text: text.into(),
+            // Parts longer than MAX_KEY_PART are refused at insert, so these fit; a
+            // saturated offset would only make such a key compare unequal.
+            sent_by_at: u32::try_from(sent_by_at).unwrap_or(u32::MAX),
+            method_at: u32::try_from(method_at).unwrap_or(u32::MAX),
         }
     }
 
@@ -124,18 +136,20 @@ impl TxKey {
     /// Borrowed view of this key.
     #[must_use]
     pub fn as_ref(&self) -> TxKeyRef<'_> {
+        let (s, m) = (self.sent_by_at as usize, self.method_at as usize);
         TxKeyRef {
             role: self.role,
-            branch: &self.branch,
-            sent_by: &self.sent_by,
-            method: &self.method,
+            branch: self.text.get(..s).unwrap_or_default(),
+            sent_by: self.text.get(s..m).unwrap_or_default(),
+            method: self.text.get(m..).unwrap_or_default(),
         }
     }
 
     fn too_long(&self) -> bool {
-        self.branch.len() > MAX_KEY_PART
-            || self.sent_by.len() > MAX_KEY_PART
-            || self.method.len() > MAX_KEY_PART
+        let k = self.as_ref();
+        k.branch.len() > MAX_KEY_PART
+            || k.sent_by.len() > MAX_KEY_PART
+            || k.method.len() > MAX_KEY_PART
     }
 }
 
