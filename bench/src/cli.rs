@@ -55,7 +55,7 @@ pub enum Qop {
 #[derive(Parser, Debug, Clone)]
 #[command(name = "ferrosip-bench", version)]
 pub struct Args {
-    /// Remote host[:port] to send to (not needed for -sn uas).
+    /// Remote `host[:port]` to send to (not needed for -sn uas).
     pub remote: Option<String>,
     /// Scenario.
     #[arg(long = "sn", value_enum, default_value = "uac")]

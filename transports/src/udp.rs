@@ -169,7 +169,7 @@ fn std_to_sockaddr(addr: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_
     }
 }
 
-/// Outcome of flushing a [`SendBatch`].
+/// Outcome of [`send_batch`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SendReport {
     /// Datagrams the kernel accepted.
