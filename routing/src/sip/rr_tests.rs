@@ -4,9 +4,9 @@ use std::net::SocketAddr;
 
 use ferrosip_parser::Proto;
 
-use crate::api::{Inbound, Transmit, WorkerEnv};
+use crate::api::{Inbound, Transmit};
 use crate::cfg::Config;
-use crate::sip::ctx_tests::{test_sockets, SRC};
+use crate::sip::ctx_tests::SRC;
 use crate::sip::Router;
 
 const MODULES: &str = "loadmodule \"sl.so\"\nloadmodule \"textops.so\"\n\
@@ -17,19 +17,7 @@ fn compile(text: &str) -> Result<Config, String> {
 }
 
 fn router(body: &str) -> Router {
-    let text = format!("{MODULES}{body}");
-    let cfg = match compile(&text) {
-        Ok(c) => c,
-        Err(e) => panic!("test cfg does not compile: {e}\n{text}"),
-    };
-    Router::new(
-        &cfg,
-        WorkerEnv {
-            worker: 0,
-            workers: 1,
-            sockets: test_sockets(),
-        },
-    )
+    crate::sip::tm_tests::net_with(MODULES, "test.cfg", body).r
 }
 
 /// Handles `data` received from [`SRC`] on local socket `local` over `proto`.
