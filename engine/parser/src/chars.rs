@@ -29,7 +29,7 @@ const fn table(alnum: bool, extra: &[u8]) -> [bool; 256] {
 
 /// RFC 3261 §25.1:
 /// `token = 1*(alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~" )`
-static TOKEN: [bool; 256] = table(true, b"-.!%*_+`'~");
+pub(crate) static TOKEN: [bool; 256] = table(true, b"-.!%*_+`'~");
 
 /// Characters that may appear in a URI as we accept it: RFC 3261 §25.1 `unreserved`
 /// (`alphanum / mark`, `mark = "-" / "_" / "." / "!" / "~" / "*" / "'" / "(" / ")"`),
@@ -90,11 +90,11 @@ pub(crate) fn uri_class(b: u8) -> u8 {
 
 /// RFC 3261 §25.1 `hostname` characters (`alphanum / "-" / "."`), plus `_` which deployed
 /// software uses in host names (RFC 2181 §11 allows it in DNS labels).
-static HOST: [bool; 256] = table(true, b"-._");
+pub(crate) static HOST: [bool; 256] = table(true, b"-._");
 
 /// A generic-param value as we accept it (RFC 3261 §25.1 `gen-value = token / host /
 /// quoted-string`): token characters plus the `:`, `[` and `]` of IPv6 hosts (RFC 5118 §4.5).
-static PARAM_VALUE: [bool; 256] = table(true, b"-.!%*_+`'~:[]");
+pub(crate) static PARAM_VALUE: [bool; 256] = table(true, b"-.!%*_+`'~:[]");
 
 /// RFC 3261 §25.1 `token` membership.
 #[inline]
@@ -178,6 +178,39 @@ pub(crate) fn run_while(s: &[u8], i: usize, pred: impl Fn(u8) -> bool) -> usize 
     }
 }
 
+/// [`run_while`] for a membership table, four bytes per step with one bounds check per step
+/// and an exit at the first byte outside the class: for the longer runs of the hot path
+/// (hosts, branch values, addresses) about half the instructions of a byte-at-a-time scan.
+#[inline(always)]
+pub(crate) fn run_in(s: &[u8], i: usize, t: &[bool; 256]) -> usize {
+    let Some(mut rest) = s.get(i..) else {
+        return i;
+    };
+    // Walking a shrinking slice needs one length compare per step (an index range would
+    // also need an overflow check).
+    while let [a, b, c, d, tail @ ..] = rest {
+        let at = s.len() - rest.len();
+        if !t[usize::from(*a)] {
+            return at;
+        }
+        if !t[usize::from(*b)] {
+            return at + 1;
+        }
+        if !t[usize::from(*c)] {
+            return at + 2;
+        }
+        if !t[usize::from(*d)] {
+            return at + 3;
+        }
+        rest = tail;
+    }
+    s.len() - rest.len()
+        + rest
+            .iter()
+            .position(|&c| !t[usize::from(c)])
+            .unwrap_or(rest.len())
+}
+
 /// Index of the first non-LWS byte at or after `i` (or `s.len()`).
 #[inline]
 pub(crate) fn skip_lws(s: &[u8], i: usize) -> usize {
@@ -211,6 +244,14 @@ pub(crate) fn trim_lws_str(s: &str) -> &str {
     s.get(start..end).unwrap_or(s)
 }
 
+/// Bytes of a quoted string that need no attention: all but `"` and `\\`.
+static QUOTED_PLAIN: [bool; 256] = {
+    let mut t = [true; 256];
+    t[b'"' as usize] = false;
+    t[b'\\' as usize] = false;
+    t
+};
+
 /// Parses `1*DIGIT` as a `u64`, `None` on an empty string, a non-digit or overflow.
 #[inline]
 pub(crate) fn parse_u64(s: &[u8]) -> Option<u64> {
@@ -240,6 +281,8 @@ pub(crate) fn parse_port(s: &[u8]) -> Option<u16> {
 pub(crate) fn quoted_len(s: &[u8]) -> Option<usize> {
     let mut i = 1;
     loop {
+        // Ordinary characters in runs (display names are mostly letters and spaces).
+        i = run_in(s, i, &QUOTED_PLAIN);
         match *s.get(i)? {
             b'"' => return Some(i + 1),
             b'\\' => {
@@ -250,6 +293,63 @@ pub(crate) fn quoted_len(s: &[u8]) -> Option<usize> {
                 i += 2;
             }
             _ => i += 1,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `Uri::parse_sip` skips host characters with [`run_in`] over [`HOST`], relying on it
+    /// being exactly the `URI_HOST` class.
+    #[test]
+    fn host_table_is_the_uri_host_class() {
+        for b in 0..=255u8 {
+            assert_eq!(HOST[usize::from(b)], uri_class(b) == URI_HOST, "{b:#04x}");
+        }
+    }
+
+    /// The four-byte-step scans stop where the byte-at-a-time ones do, at every start offset
+    /// and for every length remainder.
+    #[test]
+    fn run_in_agrees_with_run_while() {
+        let inputs: [&[u8]; 6] = [
+            b"",
+            b"a",
+            b"abc;",
+            b"z9hG4bK776asdhds;rport=5060;received=192.0.2.10",
+            b"host.example.com:5060",
+            b"\"J Rosenberg \\\"x\" <sip:a@b>",
+        ];
+        for s in inputs {
+            for i in 0..=s.len() + 1 {
+                assert_eq!(run_in(s, i, &TOKEN), run_while(s, i, is_token), "{s:?} {i}");
+                assert_eq!(run_in(s, i, &HOST), run_while(s, i, is_host), "{s:?} {i}");
+                assert_eq!(
+                    run_in(s, i, &PARAM_VALUE),
+                    run_while(s, i, is_param_value),
+                    "{s:?} {i}"
+                );
+            }
+        }
+        for s in [&b"\"ab\\\"c\" x"[..], b"\"a\\\r\"", b"\"abcdefgh", b"\"\""] {
+            let slow = {
+                // The byte-at-a-time definition of `quoted_len`.
+                let mut i = 1;
+                loop {
+                    match s.get(i) {
+                        None => break None,
+                        Some(b'"') => break Some(i + 1),
+                        Some(b'\\') => match s.get(i + 1) {
+                            None | Some(b'\r' | b'\n') => break None,
+                            Some(_) => i += 2,
+                        },
+                        Some(_) => i += 1,
+                    }
+                }
+            };
+            assert_eq!(quoted_len(s), slow, "{s:?}");
         }
     }
 }

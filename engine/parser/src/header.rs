@@ -238,7 +238,7 @@ impl HeaderName {
     ///
     /// A name matches when the line starts with it in any letter case and the next byte is
     /// not a `token` character, i.e. exactly when the token run is that name.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn at_line_start(line: &[u8]) -> Option<(Self, usize)> {
         #[inline(always)]
         fn is<const N: usize>(line: &[u8], lower: &[u8; N]) -> bool {

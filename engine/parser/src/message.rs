@@ -255,6 +255,7 @@ pub fn parse<'b>(buf: &'b [u8], arena: &'b Bump) -> Result<Message<'b>, ParseErr
         Ok(t) => t,
         Err(e) => std::str::from_utf8(buf.get(..e.valid_up_to()).unwrap_or_default()).unwrap_or(""),
     };
+    let nl = NewlineFinder::new();
     let mut p = Parsed {
         text,
         seen: 0,
@@ -276,9 +277,14 @@ pub fn parse<'b>(buf: &'b [u8], arena: &'b Bump) -> Result<Message<'b>, ParseErr
             Some([_, ..]) => {}
             _ => return Err(ParseError::HeadersUnterminated),
         }
-        let line_end = header_line_end(buf, pos)?;
-        p.header(buf, pos, line_end)?;
-        pos = line_end;
+        pos = match line_fast(buf, pos, &nl) {
+            Some(l) => p.header_fast(buf, pos, l)?,
+            None => {
+                let line_end = header_line_end(buf, pos)?;
+                p.header(buf, pos, line_end)?;
+                line_end
+            }
+        };
     };
 
     if p.vias.is_empty() {
@@ -345,6 +351,101 @@ fn header_line_end(buf: &[u8], pos: usize) -> Result<usize, ParseError> {
             _ => return Ok(end),
         }
     }
+}
+
+/// Finds the LF that ends a header line. Built once per message: on x86-64 with AVX2 it
+/// calls `memchr`'s AVX2 searcher directly, which skips the per-call CPU-feature dispatch of
+/// [`memchr::memchr`] (about a fifth of its cost on 20–90-byte lines).
+struct NewlineFinder {
+    #[cfg(target_arch = "x86_64")]
+    avx2: Option<memchr::arch::x86_64::avx2::memchr::One>,
+}
+
+impl NewlineFinder {
+    #[inline]
+    fn new() -> Self {
+        Self {
+            #[cfg(target_arch = "x86_64")]
+            avx2: memchr::arch::x86_64::avx2::memchr::One::new(b'\n'),
+        }
+    }
+
+    /// The index of the first LF in `hay`.
+    #[inline(always)]
+    fn find(&self, hay: &[u8]) -> Option<usize> {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(one) = &self.avx2 {
+            return one.find(hay);
+        }
+        memchr::memchr(b'\n', hay)
+    }
+}
+
+/// A header line as cut up by [`line_fast`]: all offsets are in the message buffer.
+#[derive(Clone, Copy)]
+struct Line {
+    name: HeaderName,
+    /// Length of the name (from the line start).
+    name_end: usize,
+    /// The value without leading and trailing LWS.
+    vstart: usize,
+    vend: usize,
+    /// Just past the final LF.
+    end: usize,
+}
+
+/// The common shape of a header line, `name *WSP ":" *WSP value CRLF` with a non-empty value
+/// and no continuation line, cut up in one forward pass: name, colon, value start, then one
+/// LF search from the value. `None` for anything else (no colon, an empty or folded value, no
+/// LF), and the caller takes the general path ([`header_line_end`], [`Parsed::header`]),
+/// which then also produces the error. For the lines it takes, the result is what the
+/// general path computes: the name cannot run past the line end (CR and LF are not `token`
+/// characters), and with no continuation line the value ends at the LF.
+#[inline(always)]
+fn line_fast(buf: &[u8], pos: usize, nl: &NewlineFinder) -> Option<Line> {
+    let rest = buf.get(pos..)?;
+    let (name, name_end) = match HeaderName::at_line_start(rest) {
+        Some(known) => known,
+        None => {
+            let e = run_while(rest, 0, is_token);
+            (HeaderName::from_bytes(rest.get(..e)?), e)
+        }
+    };
+    if name_end == 0 {
+        return None;
+    }
+    let mut v = name_end;
+    while let Some(b' ' | b'\t') = rest.get(v) {
+        v += 1;
+    }
+    if rest.get(v) != Some(&b':') {
+        return None;
+    }
+    v += 1;
+    loop {
+        match rest.get(v) {
+            Some(b' ' | b'\t') => v += 1,
+            Some(b'\r' | b'\n') | None => return None,
+            Some(_) => break,
+        }
+    }
+    let tail = rest.get(v..)?;
+    let lf = v + nl.find(tail)?;
+    if let Some(b' ' | b'\t') = rest.get(lf + 1) {
+        return None;
+    }
+    // The value is non-empty and starts with a non-LWS byte, so the trim stops at `v`.
+    let mut vend = lf;
+    while vend > v && matches!(rest.get(vend - 1), Some(b' ' | b'\t' | b'\r')) {
+        vend -= 1;
+    }
+    Some(Line {
+        name,
+        name_end,
+        vstart: pos + v,
+        vend: pos + vend,
+        end: pos + lf + 1,
+    })
 }
 
 /// Parses the start line (`line` has no CRLF; `pos` is its offset in the buffer).
@@ -430,7 +531,10 @@ struct Parsed<'b> {
 }
 
 impl<'b> Parsed<'b> {
-    /// Handles the header line `buf[pos..end]` (continuations and final LF included).
+    /// Handles the header line `buf[pos..end]` (continuations and final LF included): the
+    /// general path, for the lines [`line_fast`] declines. Kept out of line so that the hot
+    /// loop stays small.
+    #[inline(never)]
     fn header(&mut self, buf: &'b [u8], pos: usize, end: usize) -> Result<(), ParseError> {
         if self.headers.len() >= MAX_HEADERS {
             return Err(ParseError::TooManyHeaders);
@@ -461,7 +565,37 @@ impl<'b> Parsed<'b> {
             .ok_or(ParseError::HeaderName)?;
         let vstart = skip_lws(content, colon + 1);
         let value = trim_lws(content.get(vstart..).unwrap_or_default());
-        let base = pos + vstart;
+        self.apply(buf, name, raw_name, value, pos + vstart, pos..end)
+    }
+
+    /// [`Parsed::header`] for a line that [`line_fast`] has already cut up; returns the
+    /// offset of the next line.
+    #[inline]
+    fn header_fast(&mut self, buf: &'b [u8], pos: usize, l: Line) -> Result<usize, ParseError> {
+        if self.headers.len() >= MAX_HEADERS {
+            return Err(ParseError::TooManyHeaders);
+        }
+        let raw_name = self
+            .str_at(buf, pos, l.name_end)
+            .ok_or(ParseError::HeaderName)?;
+        let value = buf.get(l.vstart..l.vend).unwrap_or_default();
+        self.apply(buf, l.name, raw_name, value, l.vstart, pos..l.end)?;
+        Ok(l.end)
+    }
+
+    /// Checks and records one header line whose name, raw name and trimmed value (at offset
+    /// `base` of the buffer) are known; `line` is the whole line with its final LF.
+    #[inline(always)]
+    fn apply(
+        &mut self,
+        buf: &'b [u8],
+        name: HeaderName,
+        raw_name: &'b str,
+        value: &'b [u8],
+        base: usize,
+        line: Range<usize>,
+    ) -> Result<(), ParseError> {
+        let (pos, end) = (line.start, line.end);
         let index = self.headers.len();
         let text = self.text;
         let value_str =
@@ -586,5 +720,94 @@ fn wrap(e: ParseError, name: HeaderName) -> ParseError {
     match e {
         ParseError::UnterminatedQuote => e,
         _ => ParseError::HeaderValue(name),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed<'b>(buf: &'b [u8], arena: &'b Bump, is_request: bool) -> Parsed<'b> {
+        Parsed {
+            text: std::str::from_utf8(buf).unwrap_or(""),
+            seen: 0,
+            is_request,
+            headers: BVec::new_in(arena),
+            vias: BVec::new_in(arena),
+            call_id: None,
+            cseq: None,
+            from: None,
+            to: None,
+            max_forwards: None,
+            content_length: None,
+        }
+    }
+
+    /// Every line the fast path takes gives the same header, typed values and result as the
+    /// general path; the lines it declines are the ones it is not meant for.
+    #[test]
+    fn fast_line_path_agrees_with_general_path() {
+        let taken = [
+            "Via: SIP/2.0/UDP h:5060;branch=z9hG4bK1;rport\r\n",
+            "v:SIP/2.0/TCP h;received=1.2.3.4 , SIP/2.0/UDP x\r\n",
+            "From: \"A\" <sip:a@b>;tag=1 \t \r\n",
+            "t : <sip:b@c>\n",
+            "Call-ID: abc@def\r\n",
+            "i:\tabc def\r\n",
+            "CSeq: 1 INVITE\r\n",
+            "CSeq: 1INVITE\r\n",
+            "Max-Forwards: 70\r\n",
+            "Max-Forwards: 7x\r\n",
+            "Content-Length: 12 \r\r\n",
+            "Contact: <sip:a@b>, <sip:c@d>\r\n",
+            "Contact: *\r\n",
+            "Contact: <sip:a@b\r\n",
+            "Date: Sat, 13 Nov 2010 23:29:00 GMT\r\n",
+            "Date: yesterday\r\n",
+            "X-Unknown: \u{e9}t\u{e9}\r\n",
+            "Subject: x\r\n",
+            "Via: SIP/2.0/UDP h;x=\"q\"\r\n",
+            "Via: nonsense\r\n",
+            "From: <sip:a@b>;tag=x,<sip:c@d>\r\n",
+        ];
+        for line in taken {
+            for is_request in [true, false] {
+                let buf = format!("{line}\r\n");
+                let b = buf.as_bytes();
+                let (a1, a2) = (Bump::new(), Bump::new());
+                let (mut fast, mut general) =
+                    (parsed(b, &a1, is_request), parsed(b, &a2, is_request));
+                let l = line_fast(b, 0, &NewlineFinder::new())
+                    .unwrap_or_else(|| panic!("declined {line:?}"));
+                let r1 = fast.header_fast(b, 0, l);
+                let end = header_line_end(b, 0).unwrap();
+                let r2 = general.header(b, 0, end).map(|()| end);
+                assert_eq!(r1, r2, "{line:?}");
+                assert_eq!(&fast.headers[..], &general.headers[..], "{line:?}");
+                assert_eq!(&fast.vias[..], &general.vias[..], "{line:?}");
+                assert_eq!(fast.from, general.from, "{line:?}");
+                assert_eq!(fast.to, general.to, "{line:?}");
+                assert_eq!(fast.call_id, general.call_id, "{line:?}");
+                assert_eq!(fast.cseq, general.cseq, "{line:?}");
+                assert_eq!(fast.max_forwards, general.max_forwards, "{line:?}");
+                assert_eq!(fast.content_length, general.content_length, "{line:?}");
+            }
+        }
+        let declined = [
+            "Via:\r\n",
+            "Via: \r\n",
+            "Via:\r\n SIP/2.0/UDP h\r\n",
+            "Via: SIP/2.0/UDP h\r\n ;branch=x\r\n",
+            "Via SIP/2.0/UDP h\r\n",
+            ": x\r\n",
+            "Via: SIP/2.0/UDP h",
+            "Bad Name: x\r\n",
+        ];
+        for line in declined {
+            assert!(
+                line_fast(line.as_bytes(), 0, &NewlineFinder::new()).is_none(),
+                "{line:?}"
+            );
+        }
     }
 }

@@ -3,8 +3,8 @@
 use bumpalo::Bump;
 
 use crate::chars::{
-    is_host, is_uri, parse_port, uri_class, URI_AT, URI_COLON, URI_HOST, URI_INVALID, URI_PLAIN,
-    URI_QUERY, URI_SEMI,
+    is_host, is_uri, parse_port, run_in, uri_class, HOST, URI_AT, URI_COLON, URI_HOST, URI_INVALID,
+    URI_PLAIN, URI_QUERY, URI_SEMI,
 };
 use crate::error::ParseError;
 
@@ -152,16 +152,11 @@ impl<'b> Uri<'b> {
         // The first byte after the userinfo that is not a host character: where the host
         // ends, so `split_hostport` need not scan it again.
         let mut nonhost = None;
-        let host = |c: u8| uri_class(c) == URI_HOST;
         let mut k = 0;
         loop {
-            // Skip host characters (most of a URI) four at a time (four independent lookups).
-            if let Some(&[w, x, y, z]) = b.get(k..k + 4) {
-                if host(w) & host(x) & host(y) & host(z) {
-                    k += 4;
-                    continue;
-                }
-            }
+            // Skip host characters (most of a URI) four at a time; `HOST` is exactly the
+            // `URI_HOST` class.
+            k = run_in(b, k, &HOST);
             let Some(&c) = b.get(k) else {
                 break;
             };

@@ -13,8 +13,8 @@
 use std::ops::Range;
 
 use crate::chars::{
-    eq_lower, is_host, is_lws, is_param_value, is_token, parse_port, parse_u64, quoted_len,
-    run_while, skip_lws,
+    eq_lower, is_host, is_lws, is_param_value, is_token, parse_port, parse_u64, quoted_len, run_in,
+    run_while, skip_lws, HOST, PARAM_VALUE, TOKEN,
 };
 use crate::error::ParseError;
 use crate::proto::Proto;
@@ -261,12 +261,12 @@ fn via_parm_compact(
     header_index: usize,
 ) -> Option<(Via<'_>, usize)> {
     let b = s.as_bytes();
-    let tr_end = token_end(b, i);
+    let tr_end = run_in(b, i, &TOKEN);
     if tr_end == i || b.get(tr_end) != Some(&b' ') {
         return None;
     }
     let h = tr_end + 1;
-    let host_end = run_while(b, h, is_host);
+    let host_end = run_in(b, h, &HOST);
     if host_end == h {
         return None;
     }
@@ -282,7 +282,43 @@ fn via_parm_compact(
     let params_start = end;
     while b.get(end) == Some(&b';') {
         let n = end + 1;
-        let n_end = token_end(b, n);
+        // `branch`, `received` and `rport` are in nearly every Via: one word compare each
+        // instead of a token scan and the name dispatch of `apply_param`. Each ends the name
+        // at a byte that is not a `token` character, so it is the token the general path
+        // would scan, and the value is the same `is_param_value` run.
+        if let Some((field, v)) = if b.get(n..n + 7).is_some_and(|p| eq_lower(p, b"branch=")) {
+            Some((&mut via.branch, n + 7))
+        } else if b.get(n..n + 9).is_some_and(|p| eq_lower(p, b"received=")) {
+            Some((&mut via.received, n + 9))
+        } else {
+            None
+        } {
+            let v_end = run_in(b, v, &PARAM_VALUE);
+            if v_end == v {
+                return None;
+            }
+            *field = Some(s.get(v..v_end)?);
+            end = v_end;
+            continue;
+        }
+        if b.get(n..n + 5).is_some_and(|p| eq_lower(p, b"rport")) {
+            match b.get(n + 5) {
+                Some(b'=') => {
+                    let v = n + 6;
+                    let v_end = run_in(b, v, &PARAM_VALUE);
+                    via.rport = Some(Some(parse_port(b.get(v..v_end)?)?));
+                    end = v_end;
+                    continue;
+                }
+                Some(&c) if is_token(c) => {}
+                _ => {
+                    via.rport = Some(None);
+                    end = n + 5;
+                    continue;
+                }
+            }
+        }
+        let n_end = run_in(b, n, &TOKEN);
         if n_end == n {
             return None;
         }
@@ -291,7 +327,7 @@ fn via_parm_compact(
         let mut value = None;
         if b.get(n_end) == Some(&b'=') {
             let v = n_end + 1;
-            let v_end = run_while(b, v, is_param_value);
+            let v_end = run_in(b, v, &PARAM_VALUE);
             if v_end == v {
                 return None;
             }
@@ -362,6 +398,10 @@ mod tests {
             "SIP/2.0/UNKNOWN h_1;x;y=z",
             "SIP/2.0/TLS h:5061,SIP/2.0/UDP h2",
             "SIP/2.0/UDP h",
+            "SIP/2.0/UDP h;rport=5060;branch=a;BRANCH=b;Received=1.2.3.4;received=[::1]",
+            "SIP/2.0/UDP h;rportx;branchx=1;receivedx=2;rport",
+            "SIP/2.0/UDP h;rport;x=1,SIP/2.0/UDP h2",
+            "SIP/2.0/UDP h;branch=z9hG4bK.1;rport=0",
         ];
         for v in taken {
             let fast = via_parm_compact(v, 8, 0, 7, 3).unwrap_or_else(|| panic!("{v:?}"));
@@ -382,6 +422,13 @@ mod tests {
             "SIP/2.0/UDP h\r\n ;x",
             "SIP/2.0/ UDP h",
             "SIP/2.0/UDP",
+            "SIP/2.0/UDP h;branch=",
+            "SIP/2.0/UDP h;branch=;x",
+            "SIP/2.0/UDP h;received=\"x\"",
+            "SIP/2.0/UDP h;rport=",
+            "SIP/2.0/UDP h;rport=70000",
+            "SIP/2.0/UDP h;rport=5x",
+            "SIP/2.0/UDP h;branch=a b",
         ];
         for v in declined {
             assert_eq!(via_parm_compact(v, 8, 0, 7, 3), None, "{v:?}");
