@@ -57,8 +57,11 @@ mod ack;
 mod client_invite;
 mod client_non_invite;
 mod config;
+pub mod dbtext;
 mod dialog;
+pub mod digest;
 mod error;
+pub mod htable;
 pub mod manual;
 mod output;
 mod server_invite;
@@ -67,6 +70,7 @@ mod table;
 mod timer;
 mod timers;
 mod transaction;
+mod usrloc;
 
 #[cfg(test)]
 mod testkit;
@@ -83,6 +87,10 @@ pub use dialog::{
     MAX_DIALOGS_PER_CORE, MAX_DLG_KEY_PART, MAX_DLG_VARS, MAX_PROFILES, MAX_PROFILE_LINKS,
     MAX_PROFILE_VALUE,
 };
+pub use digest::{
+    compute_ha1, compute_response, parse_credentials, verify_response, write_challenge, Algorithm,
+    Challenge, CredError, Credentials, NonceCheck, NonceKey, Qop,
+};
 pub use error::{Misuse, PeerError, TxError};
 pub use output::{Disposition, StatusCode, TimerCAction, Transmit, TransmitKind, TxEvent};
 pub use server_invite::{CancelDecision, InviteInput, ServerInviteTx};
@@ -94,3 +102,4 @@ pub use table::{
 pub use timer::{TimerTable, TxTimer};
 pub use timers::{TimerStats, Timers};
 pub use transaction::{Transaction, TxKind};
+pub use usrloc::{Binding, Location, NewBinding, Register, UlError, UlStats};
