@@ -15,7 +15,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use ferrosip_parser::Proto;
 use ferrosip_routing::api::{Inbound, LocalSocket, Transmit, WorkerEnv};
 use ferrosip_routing::cfg::Config;
-use ferrosip_routing::sip::{ProfileBoard, Router};
+use ferrosip_routing::sip::{ProcessState, Router};
 use ferrosip_transports::callid::find_call_id;
 use ferrosip_transports::steer::owner_of;
 use ferrosip_transports::udp::{send_batch, RecvBatch, RECV_BATCH};
@@ -145,8 +145,9 @@ pub(crate) fn spawn_all(
         wakers.push(Arc::new(Waker::new().map_err(|e| format!("eventfd: {e}"))?));
     }
     let mesh = Arc::new(Mesh { inboxes, wakers });
-    // Dialog profile sizes are process-wide (a caller's calls land on several workers).
-    let board = ProfileBoard::new(cfg, workers);
+    // Dialog profile sizes, location and htables are process-wide (a caller's calls land
+    // on several workers). A table that fails to load stops the start.
+    let process = ProcessState::new(cfg, workers)?;
     let mut handles = Vec::with_capacity(workers);
     for ((id, socks), inbox) in bound.per_worker.into_iter().enumerate().zip(receivers) {
         let core = if cores.is_empty() {
@@ -163,7 +164,7 @@ pub(crate) fn spawn_all(
             inbox,
             &mesh,
             &registry,
-            &board,
+            &process,
         )?;
         let stop = stop.clone();
         let h = std::thread::Builder::new()
@@ -191,14 +192,14 @@ impl Worker {
         inbox: Receiver<CoreMsg>,
         mesh: &Arc<Mesh>,
         registry: &Arc<ConnRegistry>,
-        board: &Arc<ProfileBoard>,
+        process: &Arc<ProcessState>,
     ) -> Result<Self, String> {
         let env = WorkerEnv {
             worker: id,
             workers,
             sockets: sockets.to_vec(),
         };
-        let router = Router::with_board(cfg, env, board.clone());
+        let router = Router::with_process(cfg, env, process.clone());
         let sockets = sockets.to_vec();
         let poller = Poller::new(256).map_err(|e| format!("epoll: {e}"))?;
         let waker = mesh.wakers[id].clone();

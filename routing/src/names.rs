@@ -22,6 +22,14 @@ pub enum Value<'a> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Builtin {
+    /// registrar `save(domain [, flags [, uri]])`: apply a REGISTER (RFC 3261 §10.3).
+    Save,
+    /// registrar `lookup(domain [, uri])`: rewrite the R-URI to the registered contacts.
+    Lookup,
+    /// registrar `registered(domain [, uri])`: the AOR has a live binding.
+    Registered,
+    /// registrar `unregister(domain, uri)`: remove every binding of the AOR.
+    Unregister,
     /// core `forward()`, `forward(host)`, `forward(host, port)`: stateless forward (RFC 3261 §16.11).
     Forward,
     /// core `forward_udp(...)`: like `forward` but over UDP.
@@ -138,6 +146,57 @@ pub enum Builtin {
     /// dialog `get_profile_size(profile [, value], $var(size))`: the variable is written by
     /// an assignment the compiler adds after the call (it reads [`Pv::DlgProfileSize`]).
     GetProfileSize,
+    /// auth `www_challenge(realm, flags)`: 401 with a `WWW-Authenticate` digest challenge
+    /// (RFC 3261 §22.1, RFC 2617 §3.2.1).
+    WwwChallenge,
+    /// auth `proxy_challenge(realm, flags)`: 407 with a `Proxy-Authenticate` challenge
+    /// (RFC 3261 §22.3).
+    ProxyChallenge,
+    /// auth `auth_challenge(realm, flags)`: 401 for REGISTER, 407 otherwise.
+    AuthChallenge,
+    /// auth `pv_www_authenticate(realm, password, flags [, method])`: check the
+    /// `Authorization` credentials (RFC 2617 §3.2.2) against a password or HA1.
+    PvWwwAuthenticate,
+    /// auth `pv_proxy_authenticate(realm, password, flags)`: the same for
+    /// `Proxy-Authorization` (RFC 3261 §22.3).
+    PvProxyAuthenticate,
+    /// auth `pv_auth_check(realm, password, flags, checks)`: www for REGISTER, proxy otherwise.
+    PvAuthCheck,
+    /// auth `has_credentials(realm)`: the request carries digest credentials for the realm.
+    HasCredentials,
+    /// auth `consume_credentials()`: remove the authorized credentials header before relaying
+    /// (RFC 3261 §22.3: a proxy may remove credentials meant for it).
+    ConsumeCredentials,
+    /// auth_db `www_authorize(realm, table)`: `Authorization` credentials checked against a
+    /// subscriber table.
+    WwwAuthorize,
+    /// auth_db `proxy_authorize(realm, table)`: `Proxy-Authorization` credentials checked
+    /// against a subscriber table.
+    ProxyAuthorize,
+    /// auth_db `auth_check(realm, table, flags)`: www for REGISTER, proxy otherwise.
+    AuthCheck,
+    /// htable `sht_rm(htname, itname)`: delete one item.
+    ShtRm,
+    /// htable `sht_reset(htname)`: delete every item.
+    ShtReset,
+    /// htable `sht_rm_name_re("ht=>regexp")`: delete the items whose name matches.
+    ShtRmNameRe,
+    /// htable `sht_rm_value_re("ht=>regexp")`: delete the items whose string value matches.
+    ShtRmValueRe,
+    /// htable `sht_rm_name(ht, op, val)`: op `re` or `sw`.
+    ShtRmName,
+    /// htable `sht_rm_value(ht, op, val)`: op `re` or `sw`.
+    ShtRmValue,
+    /// htable `sht_has_name(ht, op, val)`: op `eq`, `ne`, `re` or `sw`.
+    ShtHasName,
+    /// htable `sht_has_str_value(ht, op, val)`: op `eq`, `ne`, `re` or `sw`.
+    ShtHasStrValue,
+    /// htable `sht_lock("ht=>key")` (see `sip::htable` for the semantics ferrosip gives it).
+    ShtLock,
+    /// htable `sht_unlock("ht=>key")`.
+    ShtUnlock,
+    /// htable `sht_print()`: log every table's items.
+    ShtPrint,
 }
 
 /// Core keywords usable as operands (`method == "INVITE"`, `uri == myself`, `src_ip == ...`).
@@ -245,6 +304,42 @@ pub enum Pv {
     /// The size the last `get_profile_size` of this message found (no script name: the
     /// compiler reads it into `get_profile_size`'s result variable).
     DlgProfileSize,
+    /// `$au`: user part of the digest `username` (`Authorization` for REGISTER/PUBLISH,
+    /// `Proxy-Authorization` otherwise; RFC 2617 §3.2.2).
+    AuthUser,
+    /// `$ad`: domain part of the digest `username` (`user@domain`).
+    AuthDomain,
+    /// `$aU`: the whole digest `username`.
+    AuthUsername,
+    /// `$ar`: the digest `realm`.
+    AuthRealm,
+    /// `$adu`: the digest `uri`.
+    AuthUri,
+    /// `$aa`: the digest `algorithm`.
+    AuthAlg,
+    /// htable `$sht(table=>key)` & co.: the table name, checked at compile time. The key is
+    /// a run-time string: the interpreter evaluates it and calls [`Host::pv_get_keyed`] /
+    /// [`Host::pv_set_keyed`] (plain `pv_get` reads such a variable as `$null`).
+    Sht(HtAttr, String),
+}
+
+/// What a keyed htable pseudo-variable (`$sht*(table=>key)`) reads or writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum HtAttr {
+    /// `$sht(t=>key)`: the item's value (writable; `$null` deletes).
+    Value,
+    /// `$shtex(t=>key)`: seconds until the item expires, 0 never (writable).
+    Expires,
+    /// `$shtcn(t=>expr)`: how many item names match `expr` (`~~re`, `%~prefix`,
+    /// `~%suffix`, `==str`, `**`, or a regexp).
+    CountNames,
+    /// `$shtcv(t=>expr)`: how many item values match `expr` (also `eqINT`).
+    CountValues,
+    /// `$shtinc(t=>key)`: adds 1 to the integer item and reads the result.
+    Inc,
+    /// `$shtdec(t=>key)`: subtracts 1 and reads the result.
+    Dec,
 }
 
 /// The attributes `$dlg(...)` exposes (Kamailio dialog module names).
@@ -283,4 +378,15 @@ pub trait Host {
     /// Writes a pseudo-variable; `Err` carries a message for the log when the variable is
     /// read-only or the value does not fit.
     fn pv_set(&mut self, pv: &Pv, v: Value<'_>) -> Result<(), String>;
+    /// Reads a pseudo-variable whose key is computed at run time (`$sht(t=>$au)`): `key` is
+    /// the evaluated key. Hosts without such variables read `$null`.
+    fn pv_get_keyed(&mut self, pv: &Pv, key: &str) -> Value<'_> {
+        let _ = (pv, key);
+        Value::Null
+    }
+    /// Writes a pseudo-variable whose key is computed at run time.
+    fn pv_set_keyed(&mut self, pv: &Pv, key: &str, v: Value<'_>) -> Result<(), String> {
+        let _ = (key, v);
+        Err(format!("{pv:?} is read-only"))
+    }
 }

@@ -29,7 +29,7 @@ mod lex;
 mod modules;
 mod params;
 mod parse;
-mod script;
+pub(crate) mod script;
 #[cfg(test)]
 mod tests;
 

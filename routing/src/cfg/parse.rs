@@ -12,7 +12,7 @@ use super::script::{
     Stmt, MAX_ARGS,
 };
 use super::{CfgError, ParamValue};
-use crate::names::{Builtin, DlgAttr, Keyword, Pv, Value};
+use crate::names::{Builtin, DlgAttr, HtAttr, Keyword, Pv, Value};
 
 /// Everything the top level of a file defines.
 pub(crate) struct Parsed {
@@ -37,6 +37,8 @@ enum PvRef {
     Avp(u32),
     RetCode,
     Null,
+    /// A pseudo-variable with a run-time key (`$sht(t=>$au)`).
+    Keyed(Pv, Expr),
 }
 
 pub(crate) struct Parser<'t> {
@@ -60,6 +62,10 @@ pub(crate) struct Parser<'t> {
     /// The variable a just-compiled `get_profile_size(.., $var(x))` writes: the enclosing
     /// statement turns into "call; $var(x) = size" ([`Parser::stmt`]).
     pending_out: Option<(LVal, Span)>,
+    /// htable tables declared so far (`modparam("htable", "htable", "name=>...")`).
+    ht_names: Vec<String>,
+    /// Tables named by `$sht(name=>..)` & co., checked once the whole file is read.
+    ht_refs: Vec<(String, Span)>,
     /// Test aid: accept unknown modules, functions and pseudo-variables (as no-ops), so that
     /// the grammar can be exercised on real-world configs that use modules we lack.
     pub(crate) permissive: bool,
@@ -131,6 +137,8 @@ impl<'t> Parser<'t> {
             nest: 0,
             profile_refs: Vec::new(),
             profiles_span: None,
+            ht_names: Vec::new(),
+            ht_refs: Vec::new(),
             pending_out: None,
             permissive: false,
         }
@@ -234,6 +242,14 @@ impl<'t> Parser<'t> {
             }
         }
         self.check_profiles()?;
+        for (name, span) in &self.ht_refs {
+            if !self.ht_names.contains(name) {
+                return Err(self.err(
+                    *span,
+                    format!("htable '{name}' is not defined (modparam(\"htable\", \"htable\", \"{name}=>...\"))"),
+                ));
+            }
+        }
         let routes = self
             .routes
             .into_iter()
@@ -546,6 +562,14 @@ impl<'t> Parser<'t> {
         };
         if module == "dialog" && param.starts_with("profiles_") {
             self.profiles_span = Some(vspan);
+        }
+        if let (true, ParamValue::Str(spec)) = (module == "htable" && param == "htable", &v) {
+            let def = ferrosip_state::htable::HtableDef::parse(spec)
+                .map_err(|e| self.err(vspan, e.to_string()))?;
+            if self.ht_names.contains(&def.name) {
+                return Err(self.err(vspan, format!("htable '{}' is defined twice", def.name)));
+            }
+            self.ht_names.push(def.name);
         }
         self.modparams.push((module, param, v));
         Ok(())
@@ -954,6 +978,12 @@ impl<'t> Parser<'t> {
             ("Ts", None) => host(Pv::Ts),
             ("T_reply_code", None) => host(Pv::TReplyCode),
             ("T_branch_idx", None) => host(Pv::TBranchIdx),
+            ("au", None) => host(Pv::AuthUser),
+            ("ad", None) => host(Pv::AuthDomain),
+            ("aU", None) => host(Pv::AuthUsername),
+            ("ar", None) => host(Pv::AuthRealm),
+            ("adu", None) => host(Pv::AuthUri),
+            ("aa", None) => host(Pv::AuthAlg),
             ("dlg", Some(a)) => host(Pv::Dlg(match a {
                 "state" => DlgAttr::State,
                 "h_id" => DlgAttr::HId,
@@ -967,13 +997,44 @@ impl<'t> Parser<'t> {
                 _ => return Err(self.err(span, format!("unknown dialog attribute in {text}"))),
             })),
             ("dlg_var", Some(a)) if !a.is_empty() => host(Pv::DlgVar(a.to_string())),
+            ("sht", Some(a)) => self.sht_pv(HtAttr::Value, a, span, text),
+            ("shtex", Some(a)) => self.sht_pv(HtAttr::Expires, a, span, text),
+            ("shtcn", Some(a)) => self.sht_pv(HtAttr::CountNames, a, span, text),
+            ("shtcv", Some(a)) => self.sht_pv(HtAttr::CountValues, a, span, text),
+            ("shtinc", Some(a)) => self.sht_pv(HtAttr::Inc, a, span, text),
+            ("shtdec", Some(a)) => self.sht_pv(HtAttr::Dec, a, span, text),
             _ if self.permissive => Ok(PvRef::Null),
             _ => Err(self.err(span, format!("unknown pseudo-variable {text}"))),
         }
     }
 
+    /// `$sht(table=>key)` & co.: the table is checked at the end of the file, the key is a
+    /// string with pseudo-variables in it (Kamailio's format), evaluated at run time.
+    fn sht_pv(&mut self, attr: HtAttr, arg: &str, span: Span, text: &str) -> R<PvRef> {
+        let Some((table, key)) = arg.split_once("=>") else {
+            return Err(self.err(span, format!("{text}: expected table=>key")));
+        };
+        let table = table.trim();
+        if table.is_empty() {
+            return Err(self.err(span, format!("{text}: missing table name")));
+        }
+        if key.is_empty() {
+            return Err(self.err(span, format!("{text}: missing key")));
+        }
+        if table.contains('$') {
+            return Err(self.err(
+                span,
+                format!("{text}: a table name with pseudo-variables is not supported"),
+            ));
+        }
+        let key_expr = self.format(key, span, text)?;
+        self.ht_refs.push((table.to_string(), span));
+        Ok(PvRef::Keyed(Pv::Sht(attr, table.to_string()), key_expr))
+    }
+
     fn pv_expr(&mut self, text: &str, span: Span) -> R<Expr> {
         Ok(match self.pv(text, span)? {
+            PvRef::Keyed(p, k) => Expr::KeyedPv(p, Box::new(k)),
             PvRef::Host(p) => Expr::Pv(p),
             PvRef::Var(i) => Expr::Var(i),
             PvRef::Avp(i) => Expr::Avp(i),
@@ -989,6 +1050,9 @@ impl<'t> Parser<'t> {
             }
             PvRef::Var(i) => Ok(LVal::Var(i)),
             PvRef::Avp(i) => Ok(LVal::Avp(i)),
+            PvRef::Keyed(p @ Pv::Sht(HtAttr::Value | HtAttr::Expires, _), k) => {
+                Ok(LVal::KeyedPv(p, Box::new(k)))
+            }
             _ if self.permissive => Ok(LVal::Var(Self::intern(&mut self.vars, "\0ignored"))),
             _ => Err(self.err(span, format!("{text} is read-only"))),
         }
@@ -1617,6 +1681,16 @@ impl<'t> Parser<'t> {
                             aspan,
                             format!("argument 1 of {w} must be a constant profile name"),
                         ))
+                    }
+                }
+            }
+            if def.module == "htable" {
+                // a constant table name (`sht_rm("t", ..)`, `sht_lock("t=>k")`) must be defined
+                if let Some(Expr::Const(Value::Str(a))) = out.first() {
+                    let t = a.split_once("=>").map_or(a.as_ref(), |x| x.0).trim();
+                    if !t.is_empty() {
+                        let aspan = spans.first().copied().unwrap_or(span);
+                        self.ht_refs.push((t.to_string(), aspan));
                     }
                 }
             }

@@ -160,12 +160,17 @@ pub(crate) enum Expr {
     StrEmpty(Box<Self>),
     CastInt(Box<Self>),
     CastStr(Box<Self>),
+    /// A pseudo-variable with a run-time key (`$sht(t=>$au)`): the key expression is
+    /// evaluated to a string and handed to [`Host::pv_get_keyed`].
+    KeyedPv(Pv, Box<Self>),
 }
 
 /// Something that can be assigned to.
 #[derive(Clone, Debug)]
 pub(crate) enum LVal {
     Pv(Pv),
+    /// A pseudo-variable with a run-time key, written with [`Host::pv_set_keyed`].
+    KeyedPv(Pv, Box<Expr>),
     Var(u32),
     Avp(u32),
 }
@@ -873,6 +878,11 @@ impl<'a> Exec<'a, '_> {
                 let v = self.host.pv_get(pv);
                 f(&v)
             }
+            Expr::KeyedPv(pv, key) => {
+                let k = self.eval(key);
+                let v = self.host.pv_get_keyed(pv, &to_str(&k));
+                f(&v)
+            }
             Expr::Keyword(k) => {
                 let v = self.host.keyword(*k);
                 f(&v)
@@ -897,6 +907,11 @@ impl<'a> Exec<'a, '_> {
             Expr::Const(c) => view(c),
             Expr::Net(_, text) => Value::Str(Cow::Borrowed(text)),
             Expr::Pv(pv) => owned(self.host.pv_get(pv)),
+            Expr::KeyedPv(pv, key) => {
+                let k = self.eval(key);
+                let v = self.host.pv_get_keyed(pv, &to_str(&k));
+                owned(v)
+            }
             Expr::Keyword(k) => owned(self.host.keyword(*k)),
             Expr::Var(i) => self
                 .vars
@@ -966,6 +981,11 @@ impl<'a> Exec<'a, '_> {
         if op == AssignOp::Add {
             let cur = match lv {
                 LVal::Pv(pv) => owned(self.host.pv_get(pv)),
+                LVal::KeyedPv(pv, key) => {
+                    let k = self.eval(key);
+                    let v = self.host.pv_get_keyed(pv, &to_str(&k));
+                    owned(v)
+                }
                 LVal::Var(i) => self
                     .vars
                     .vars
@@ -985,6 +1005,12 @@ impl<'a> Exec<'a, '_> {
         match lv {
             LVal::Pv(pv) => {
                 if let Err(err) = self.host.pv_set(pv, v) {
+                    tracing::warn!("cfg: assignment to {pv:?} failed: {err}");
+                }
+            }
+            LVal::KeyedPv(pv, key) => {
+                let k = self.eval(key);
+                if let Err(err) = self.host.pv_set_keyed(pv, &to_str(&k), v) {
                     tracing::warn!("cfg: assignment to {pv:?} failed: {err}");
                 }
             }

@@ -50,6 +50,8 @@ pub(crate) struct Shared {
     pub sent_by: Vec<Vec<u8>>,
     /// rr module parameters.
     pub rr: super::rr::RrParams,
+    /// The state this process's workers share (location, htables, profile sizes).
+    pub process: std::sync::Arc<super::ProcessState>,
 }
 
 impl Shared {
@@ -198,6 +200,9 @@ pub(crate) enum Failure {
     TableFull,
     /// The transaction has its maximum number of branches (tm).
     TooManyBranches,
+    /// A module (the registrar) has answered the request with its own error reply, so
+    /// `sl_reply_error()` has nothing left to send.
+    Replied,
 }
 
 impl Failure {
@@ -212,7 +217,7 @@ impl Failure {
             Self::TooManyHops => 483,
             Self::LoopDetected => 482,
             Self::TableFull => 503,
-            Self::TooManyBranches => 500,
+            Self::TooManyBranches | Self::Replied => 500,
         }
     }
 
@@ -230,6 +235,7 @@ impl Failure {
             Self::LoopDetected => "Loop Detected",
             Self::TableFull => "Service Unavailable - transaction table full",
             Self::TooManyBranches => "Too many branches",
+            Self::Replied => "Server Internal Error",
         }
     }
 }
@@ -272,6 +278,8 @@ pub(crate) struct MsgCtx<'m, 'r> {
     pub(crate) dlg: &'r mut super::dialog::DlgLayer,
     /// dialog state of this message.
     pub(crate) dm: super::dialog::DlgMsg,
+    /// auth state of this message (which credentials authenticated).
+    pub(crate) auth: super::auth::AuthMsg,
 }
 
 /// A Value as text (integers formatted).
@@ -538,6 +546,9 @@ impl<'m, 'r> MsgCtx<'m, 'r> {
     /// `sl_reply_error()`: answers with the last internal error (Kamailio `err2reason`),
     /// 500 when none was recorded.
     fn sl_reply_error(&mut self) -> i32 {
+        if self.last_error == Some(Failure::Replied) {
+            return 1;
+        }
         let (code, reason) = self
             .last_error
             .map_or((500, "Server Internal Error"), |f| (f.status(), f.reason()));
@@ -1183,6 +1194,9 @@ impl Host for MsgCtx<'_, '_> {
             | Builtin::LooseRoute
             | Builtin::HasTotag
             | Builtin::IsDirection => self.rr_call(f, args),
+            Builtin::Save | Builtin::Lookup | Builtin::Registered | Builtin::Unregister => {
+                self.reg_call(f, args)
+            }
             Builtin::DlgManage
             | Builtin::IsKnownDlg
             | Builtin::DlgSetTimeout
@@ -1190,6 +1204,28 @@ impl Host for MsgCtx<'_, '_> {
             | Builtin::UnsetDlgProfile
             | Builtin::IsInProfile
             | Builtin::GetProfileSize => self.dlg_call(f, args),
+            Builtin::ShtRm
+            | Builtin::ShtReset
+            | Builtin::ShtRmNameRe
+            | Builtin::ShtRmValueRe
+            | Builtin::ShtRmName
+            | Builtin::ShtRmValue
+            | Builtin::ShtHasName
+            | Builtin::ShtHasStrValue
+            | Builtin::ShtLock
+            | Builtin::ShtUnlock
+            | Builtin::ShtPrint => self.ht_call(f, args),
+            Builtin::WwwChallenge
+            | Builtin::ProxyChallenge
+            | Builtin::AuthChallenge
+            | Builtin::PvWwwAuthenticate
+            | Builtin::PvProxyAuthenticate
+            | Builtin::PvAuthCheck
+            | Builtin::HasCredentials
+            | Builtin::ConsumeCredentials
+            | Builtin::WwwAuthorize
+            | Builtin::ProxyAuthorize
+            | Builtin::AuthCheck => self.auth_call(f, args),
             #[allow(unreachable_patterns)]
             _ => {
                 tracing::warn!(target: "ferrosip::sip", ?f, "function not implemented on the message side");
@@ -1294,6 +1330,12 @@ impl Host for MsgCtx<'_, '_> {
                     .map_or(0, |d| d.as_secs() as i64),
             ),
             Pv::Dlg(_) | Pv::DlgVar(_) | Pv::DlgProfileSize => self.dlg_pv(pv),
+            Pv::AuthUser
+            | Pv::AuthDomain
+            | Pv::AuthUsername
+            | Pv::AuthRealm
+            | Pv::AuthUri
+            | Pv::AuthAlg => self.auth_pv(pv),
             #[allow(unreachable_patterns)]
             _ => Value::Null,
         }
@@ -1341,5 +1383,13 @@ impl Host for MsgCtx<'_, '_> {
             Pv::DlgVar(name) => self.dlg_var_set(name, &v),
             _ => Err(format!("{pv:?} is read-only")),
         }
+    }
+
+    fn pv_get_keyed(&mut self, pv: &Pv, key: &str) -> Value<'_> {
+        self.ht_get(pv, key)
+    }
+
+    fn pv_set_keyed(&mut self, pv: &Pv, key: &str, v: Value<'_>) -> Result<(), String> {
+        self.ht_set(pv, key, v)
     }
 }

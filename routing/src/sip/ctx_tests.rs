@@ -52,6 +52,11 @@ fn shared() -> Shared {
         sip_warning: false,
         sent_by: Vec::new(),
         rr: Default::default(),
+        process: {
+            let cfg = crate::cfg::Config::parse_str("t.cfg", "request_route {}\n", &[])
+                .expect("empty cfg");
+            super::ProcessState::empty(&cfg, 1, super::ProfileBoard::new(&cfg, 1))
+        },
     };
     sh.precompute();
     sh
@@ -126,6 +131,7 @@ fn with_ctx_at<R>(
         t: Default::default(),
         dlg: &mut dlg,
         dm: Default::default(),
+        auth: Default::default(),
     };
     let r = f(&mut ctx);
     (r, out, stats)

@@ -42,9 +42,13 @@
 //! `onsend_route` runs once per forwarded copy after `request_route` has finished (not during
 //! `forward()`), so `drop` there cancels that copy.
 
+mod auth;
 mod ctx;
 mod dialog;
 mod hash;
+mod htable;
+mod process;
+mod registrar;
 mod reply;
 mod resolve;
 mod router;
@@ -56,12 +60,17 @@ mod tm;
 mod tm_fns;
 
 pub use dialog::ProfileBoard;
+pub use process::ProcessState;
 pub use router::Router;
 pub use stats::Stats;
 pub use tm::TmStats;
 
 #[cfg(test)]
+mod auth_tests;
+#[cfg(test)]
 mod ctx_tests;
+#[cfg(test)]
+mod htable_tests;
 #[cfg(test)]
 mod router_tests;
 #[cfg(test)]

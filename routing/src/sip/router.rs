@@ -64,17 +64,32 @@ fn param_str<'c>(cfg: &'c Config, module: &str, name: &str) -> Option<&'c str> {
 impl Router {
     /// Builds the router of one worker from the compiled configuration, alone in its
     /// process (its dialog profile sizes are its own).
+    ///
+    /// A shared table that cannot be built (an htable file that does not load) is logged
+    /// and left empty; the engine builds [`ProcessState`](super::ProcessState) itself and
+    /// stops on that error instead ([`Router::with_process`]).
     pub fn new(cfg: &Config, env: WorkerEnv) -> Self {
-        Self::build(cfg, env, None)
+        let process = super::ProcessState::new(cfg, env.workers).unwrap_or_else(|e| {
+            tracing::error!(target: "ferrosip::sip", "{e}");
+            super::ProcessState::empty(cfg, env.workers, super::ProfileBoard::new(cfg, env.workers))
+        });
+        Self::with_process(cfg, env, process)
     }
 
     /// Builds the router of one of several workers: `board` (one per process, from
     /// [`ProfileBoard::new`](super::ProfileBoard::new)) sums their dialog profile sizes.
     pub fn with_board(cfg: &Config, env: WorkerEnv, board: Arc<super::ProfileBoard>) -> Self {
-        Self::build(cfg, env, Some(board))
+        let process = super::ProcessState::with_board(cfg, env.workers, board.clone())
+            .unwrap_or_else(|e| {
+                tracing::error!(target: "ferrosip::sip", "{e}");
+                super::ProcessState::empty(cfg, env.workers, board)
+            });
+        Self::with_process(cfg, env, process)
     }
 
-    fn build(cfg: &Config, env: WorkerEnv, board: Option<Arc<super::ProfileBoard>>) -> Self {
+    /// Builds the router of one of several workers of a process: `process` (one per
+    /// process, from [`ProcessState::new`](super::ProcessState::new)) holds what they share.
+    pub fn with_process(cfg: &Config, env: WorkerEnv, process: Arc<super::ProcessState>) -> Self {
         let core = &cfg.core;
         let aliases = core
             .aliases
@@ -141,10 +156,10 @@ impl Router {
             sip_warning: core.sip_warning,
             sent_by: Vec::new(),
             rr: super::rr::RrParams::from_config(cfg),
+            process: process.clone(),
         };
         shared.precompute();
-        let board = board.unwrap_or_else(|| super::dialog::ProfileBoard::new(cfg, env.workers));
-        let dlg = DlgLayer::from_config(cfg, env.worker, env.workers, board);
+        let dlg = DlgLayer::from_config(cfg, env.worker, env.workers, process.board.clone());
         let script = cfg.script.clone();
         let vars = ScriptVars::new(&script);
         Self {
@@ -338,6 +353,7 @@ impl Router {
                 cur: dlg_cur,
                 ..DlgMsg::default()
             },
+            auth: Default::default(),
         };
         script.run(route, &mut ctx, vars);
         if let Some(d) = ctx.tm.deferred.take() {
@@ -414,6 +430,7 @@ impl Router {
             rr: Default::default(),
             dlg,
             dm: DlgMsg::default(),
+            auth: Default::default(),
         };
         if is_request {
             request(&mut ctx, script, vars);
