@@ -538,28 +538,24 @@ impl Drop for Proxy {
     }
 }
 
-#[test]
-fn register_digest_against_kamailio_htable_registrar() {
+/// The anchor's htable registrar (`bench-anchor/cfg/registrar_auth_ht.cfg`) with its
+/// credentials written to a fresh db_text folder: (cfg path, work dir, db_text folder), or
+/// `None` when `../shared/bench-anchor` is missing and `FERROSIP_ALLOW_SKIP=1`.
+fn htable_registrar(name: &str) -> Option<(&'static str, TmpDir, PathBuf)> {
     let cfg = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../shared/bench-anchor/cfg/registrar_auth_ht.cfg"
     );
-    let have_kam = Command::new("kamailio")
-        .arg("-v")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    if !have_kam || !Path::new(cfg).exists() {
+    if !Path::new(cfg).exists() {
         if std::env::var("FERROSIP_ALLOW_SKIP").as_deref() == Ok("1") {
-            eprintln!("kamailio or shared/bench-anchor missing: skipped (FERROSIP_ALLOW_SKIP=1)");
-            return;
+            eprintln!("shared/bench-anchor missing: skipped (FERROSIP_ALLOW_SKIP=1)");
+            return None;
         }
-        panic!("kamailio (Debian kamailio) and shared/bench-anchor/cfg are required; FERROSIP_ALLOW_SKIP=1 skips");
+        panic!("shared/bench-anchor/cfg is required; FERROSIP_ALLOW_SKIP=1 skips");
     }
     // The htable credentials the cfg loads (gen_users.py's format): u000001..u000200,
     // realm 127.0.0.1, password pw000001...
-    let dir = tmpdir("kam");
+    let dir = tmpdir(name);
     let db = dir.join("dbtext");
     std::fs::create_dir_all(&db).unwrap();
     let mut ht = String::from("id(int,auto) key_name(string) key_type(int) value_type(int) key_value(string) expires(int) \n");
@@ -574,24 +570,13 @@ fn register_digest_against_kamailio_htable_registrar() {
         "id(int,auto) table_name(string) table_version(int) \n1:version:1\n2:htable:2\n",
     )
     .unwrap();
-    let port = free_port();
-    let child = Command::new("timeout")
-        .args([
-            "-s", "TERM", "60", "kamailio", "-DD", "-E", "-f", cfg, "-n", "1", "-m", "64",
-        ])
-        .arg("-A")
-        .arg(format!("LISTEN=udp:127.0.0.1:{port}"))
-        .arg("-A")
-        .arg(format!("DBURL=\"text://{}\"", db.display()))
-        .current_dir(&dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _kam = Proxy(child);
-    std::thread::sleep(Duration::from_millis(1500));
-    let json = dir.join("kam.json");
+    Some((cfg, dir, db))
+}
+
+/// 200 users register with digest auth (401, then credentials), refresh and unregister;
+/// then 10 with a wrong password all fail.
+fn register_digest_against(dir: &Path, port: u16) {
+    let json = dir.join("reg.json");
     let j = json.to_str().unwrap();
     let remote = format!("127.0.0.1:{port}");
     let users = ["--users", "u%06d@127.0.0.1", "1-200"];
@@ -627,6 +612,99 @@ fn register_digest_against_kamailio_htable_registrar() {
     assert_eq!(read_json(&json)["failed"], 10);
 }
 
+#[test]
+fn register_digest_against_kamailio_htable_registrar() {
+    let have_kam = Command::new("kamailio")
+        .arg("-v")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    if !have_kam {
+        if std::env::var("FERROSIP_ALLOW_SKIP").as_deref() == Ok("1") {
+            eprintln!("kamailio missing: skipped (FERROSIP_ALLOW_SKIP=1)");
+            return;
+        }
+        panic!("kamailio (Debian kamailio) is required; FERROSIP_ALLOW_SKIP=1 skips");
+    }
+    let Some((cfg, dir, db)) = htable_registrar("kam") else {
+        return;
+    };
+    let port = free_port();
+    let child = Command::new("timeout")
+        .args([
+            "-s", "TERM", "60", "kamailio", "-DD", "-E", "-f", cfg, "-n", "1", "-m", "64",
+        ])
+        .arg("-A")
+        .arg(format!("LISTEN=udp:127.0.0.1:{port}"))
+        .arg("-A")
+        .arg(format!("DBURL=\"text://{}\"", db.display()))
+        .current_dir(&dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _kam = Proxy(child);
+    std::thread::sleep(Duration::from_millis(1500));
+    register_digest_against(&dir, port);
+}
+
+/// The same cfg file, unchanged, on ferrosip (`-n 2`: the REGISTERs of one user land on
+/// different workers, the location table is shared).
+#[test]
+fn register_digest_against_ferrosip_htable_registrar() {
+    let Some(bin) = ferrosip_proxy_bin() else {
+        eprintln!(
+            "SKIPPED register_digest_against_ferrosip_htable_registrar: no ferrosip binary next \
+             to this test's profile folder; build it with `cargo build [--release] -p ferrosip` \
+             or run `cargo test --workspace`"
+        );
+        return;
+    };
+    let Some((cfg, dir, db)) = htable_registrar("fs-reg") else {
+        return;
+    };
+    let port = free_port();
+    let log = dir.join("ferrosip.log");
+    let f = std::fs::File::create(&log).unwrap();
+    let child = Command::new(bin)
+        .args(["-f", cfg, "-n", "2", "-m", "64"])
+        .arg("-A")
+        .arg(format!("LISTEN=udp:127.0.0.1:{port}"))
+        .arg("-A")
+        .arg(format!("DBURL=\"text://{}\"", db.display()))
+        .current_dir(&dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(f.try_clone().unwrap()))
+        .stderr(Stdio::from(f))
+        .spawn()
+        .unwrap();
+    let mut proxy = Proxy(child);
+    wait_bound(&mut proxy, port, &log);
+    register_digest_against(&dir, port);
+}
+
+/// Waits until `proxy` holds UDP `port` (a plain bind then fails), within 10 s.
+fn wait_bound(proxy: &mut Proxy, port: u16, log: &Path) {
+    let start = Instant::now();
+    while std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+        if let Ok(Some(st)) = proxy.0.try_wait() {
+            panic!(
+                "ferrosip exited ({st}):\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "ferrosip did not bind 127.0.0.1:{port}:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+}
+
 /// The ferrosip proxy binary of this build: `target/<profile>/ferrosip`, next to the folder
 /// of this test binary (`target/<profile>/deps/`), so it follows `--release` and
 /// CARGO_TARGET_DIR. `cargo test --workspace` builds it (the engine's tests need it); with
@@ -654,23 +732,7 @@ fn bg_ferrosip(bin: &Path, cfg: &str, port: u16, dst: u16, log: &Path) -> Proxy 
         .spawn()
         .unwrap();
     let mut proxy = Proxy(child);
-    // Up when its socket holds the port (a plain bind then fails), within 10 s.
-    let start = Instant::now();
-    while std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
-        if let Ok(Some(st)) = proxy.0.try_wait() {
-            panic!(
-                "ferrosip exited ({st}):\n{}",
-                std::fs::read_to_string(log).unwrap_or_default()
-            );
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "ferrosip did not bind 127.0.0.1:{port}:\n{}",
-            std::fs::read_to_string(log).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    std::thread::sleep(Duration::from_millis(200));
+    wait_bound(&mut proxy, port, log);
     proxy
 }
 
