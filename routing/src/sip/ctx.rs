@@ -138,6 +138,17 @@ impl ScriptEdits {
         self.ops.push((range, s..self.data.len()));
     }
 
+    /// A point to come back to with [`ScriptEdits::truncate`].
+    pub(crate) fn mark(&self) -> (usize, usize) {
+        (self.ops.len(), self.data.len())
+    }
+
+    /// Forgets the edits made since `mark`.
+    pub(crate) fn truncate(&mut self, mark: (usize, usize)) {
+        self.ops.truncate(mark.0);
+        self.data.truncate(mark.1);
+    }
+
     /// Copies the edits into `e` (cleared first).
     pub(crate) fn replay(&self, e: &mut Edits) {
         e.clear();
@@ -682,6 +693,32 @@ impl<'m, 'r> MsgCtx<'m, 'r> {
     /// unique per branch index (`None`: the stateless branch of §16.11). `Err` carries the
     /// script return code: negative on failure, 0 when 483/482 was answered instead.
     pub(crate) fn prepare_forward(
+        &mut self,
+        args: &[Value<'_>],
+        force: Option<Proto>,
+        salt: Option<u32>,
+    ) -> Result<Prepared, i32> {
+        // The branch's Path (RFC 3327 §5.3) becomes its first Route headers, on this copy
+        // only: another branch of the same request may have another Path.
+        let Some(path) = self.tm.path.clone() else {
+            return self.prepare_forward_copy(args, force, salt);
+        };
+        let mark = self.edits.mark();
+        let m = self.msg;
+        let at = m
+            .headers()
+            .iter()
+            .find(|h| h.name == ferrosip_parser::HeaderName::Route)
+            .map_or(m.headers_end(), |h| h.line.start);
+        let line = format!("Route: {path}\r\n");
+        self.edits.replace(at..at, line.as_bytes());
+        let r = self.prepare_forward_copy(args, force, salt);
+        self.edits.truncate(mark);
+        r
+    }
+
+    /// [`MsgCtx::prepare_forward`] once the branch's edits are in place.
+    fn prepare_forward_copy(
         &mut self,
         args: &[Value<'_>],
         force: Option<Proto>,

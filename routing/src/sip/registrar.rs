@@ -12,7 +12,14 @@
 //! - `modparam("registrar", ...)`: `default_expires` (3600), `min_expires` (60),
 //!   `max_expires` (0: none), `max_contacts` (0: no limit), `default_q` (-1: unset, ranked as
 //!   1.0), `append_branches` (1), `case_sensitive` (0: the AOR is lower-cased),
-//!   `realm_prefix` (empty), `retry_after` (0: no Retry-After on 5xx).
+//!   `realm_prefix` (empty), `retry_after` (0: no Retry-After on 5xx), `use_path` (0),
+//!   `path_mode` (2), `path_use_received` (0).
+//!
+//! Path (RFC 3327, with `use_path`): `save()` stores the REGISTER's Path headers with its
+//! contacts. `path_mode` 2 accepts a Path only when the UA lists `path` in Supported (420
+//! Bad Extension with `Unsupported: path` otherwise) and echoes it in the 200; 1 stores it
+//! always and echoes it when supported; 0 stores it and never echoes it. `lookup()` sends each
+//! branch with its contact's Path as the first Route headers and its first URI as `$du`.
 //!
 //! What `save()` answers (it replies itself, like Kamailio, unless flag 0x02 says not to):
 //! - 200 OK with one Contact header listing every current binding with its remaining
@@ -30,8 +37,8 @@
 //! that visits one slot of the table per `save()`, and by a full sweep before the table
 //! would refuse an update.
 //!
-//! Not supported: Path (`use_path`), GRUU, RFC 5626 outbound flow tokens, `received_avp`
-//! (nathelper), a database (`db_mode` > 0).
+//! Not supported: GRUU, RFC 5626 outbound flow tokens, `received_avp` (nathelper), a
+//! database (`db_mode` > 0).
 
 use std::fmt::Write as _;
 use std::time::Instant;
@@ -68,6 +75,14 @@ pub(crate) struct Registrar {
     case_sensitive: bool,
     realm_prefix: String,
     retry_after: u32,
+    /// `use_path`: store the Path of a REGISTER with its contacts (RFC 3327).
+    use_path: bool,
+    /// `path_mode`: 0 store, never echo; 1 store, echo when the UA supports `path`; 2 store
+    /// and echo only when the UA supports `path`, else 420 (RFC 3327 §5.3).
+    path_mode: u32,
+    /// `path_use_received`: a `received` parameter of the first Path URI is the address to
+    /// send to.
+    path_use_received: bool,
 }
 
 fn param_int(cfg: &Config, module: &str, name: &str) -> Option<i64> {
@@ -120,6 +135,10 @@ impl Registrar {
                 _ => String::new(),
             },
             retry_after: param_u32(cfg, "registrar", "retry_after", 0),
+            use_path: param_int(cfg, "registrar", "use_path").is_some_and(|v| v != 0),
+            path_mode: param_u32(cfg, "registrar", "path_mode", 2).min(2),
+            path_use_received: param_int(cfg, "registrar", "path_use_received")
+                .is_some_and(|v| v != 0),
         }))
     }
 
@@ -174,6 +193,32 @@ impl Registrar {
             return Err("Address Of Record too long");
         }
         Ok(aor)
+    }
+}
+
+impl Registrar {
+    /// Where a binding's branch goes (Kamailio `lookup`): with a Path, `$du` is its first
+    /// URI (or that URI's `received` parameter with `path_use_received`) and the Path becomes
+    /// the branch's Route headers; else the `received` address, if any.
+    fn next_hop(&self, b: &ferrosip_state::Binding) -> (Option<String>, Option<String>) {
+        let Some(path) = b.path.as_deref() else {
+            return (b.received.clone(), None);
+        };
+        let first = path.split(',').next().unwrap_or("").trim();
+        let first = first
+            .strip_prefix('<')
+            .and_then(|f| f.split_once('>'))
+            .map_or(first, |(u, _)| u);
+        let du = if self.path_use_received {
+            ferrosip_parser::parse_uri(first)
+                .ok()
+                .and_then(|u| u.param("received").flatten())
+                .map(|r| r.trim_matches('"').to_owned())
+                .or_else(|| Some(first.to_owned()))
+        } else {
+            Some(first.to_owned())
+        };
+        (du, Some(path.to_owned()))
     }
 }
 
@@ -275,13 +320,35 @@ impl MsgCtx<'_, '_> {
             Ok(r) => r,
             Err(why) => return self.reg_error(answer, 400, "Bad Request", why, reg),
         };
-        let (aor, req) = request;
+        let (aor, mut req) = request;
+        let mut echo_path = None;
+        if reg.use_path {
+            if let Some(path) = self.path_values() {
+                let supported = self.supports_path();
+                if reg.path_mode == 2 && !supported {
+                    if answer {
+                        self.send_reply(420, b"Bad Extension", b"Unsupported: path\r\n");
+                        self.last_error = Some(Failure::Replied);
+                    }
+                    return -1;
+                }
+                for b in &mut req.bindings {
+                    b.path = Some(path.clone());
+                }
+                if reg.path_mode > 0 && supported {
+                    echo_path = Some(path);
+                }
+            }
+        }
         let result = reg.table.register(&key(domain, &aor), &req, now);
         match result {
             Ok(bindings) => {
                 if answer {
                     let mut extra = String::new();
                     contact_list(&mut extra, &bindings, now);
+                    if let Some(p) = echo_path {
+                        let _ = write!(extra, "Path: {p}\r\n");
+                    }
                     self.send_reply(200, b"OK", extra.as_bytes());
                 }
                 1
@@ -317,6 +384,31 @@ impl MsgCtx<'_, '_> {
             self.last_error = Some(Failure::Replied);
         }
         -1
+    }
+
+    /// Every Path value of the request, in order, joined with commas (RFC 3327 §4); `None`
+    /// without a Path header.
+    fn path_values(&self) -> Option<String> {
+        let mut out = String::new();
+        for h in self.msg.headers_named(HeaderName::Path) {
+            let v = h.value_str()?.trim();
+            if v.is_empty() {
+                continue;
+            }
+            if !out.is_empty() {
+                out.push_str(", ");
+            }
+            out.push_str(v);
+        }
+        (!out.is_empty()).then_some(out)
+    }
+
+    /// Whether the request's Supported headers list the `path` option tag (RFC 3327 §4).
+    fn supports_path(&self) -> bool {
+        self.msg.headers_named(HeaderName::Supported).any(|h| {
+            h.value_str()
+                .is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("path")))
+        })
     }
 
     /// Reads the AOR, the Expires header and every Contact of the request.
@@ -466,18 +558,22 @@ impl MsgCtx<'_, '_> {
             return -3;
         }
         self.new_ruri = Some(self.alloc_str(&first.uri));
-        if let Some(r) = &first.received {
-            self.du = Some(self.alloc_str(r));
+        let (du, path) = reg.next_hop(first);
+        if let Some(d) = du {
+            self.du = Some(self.alloc_str(&d));
         }
+        self.tm.path = path.map(Into::into);
         if reg.append_branches {
             for b in rest {
                 if self.tm.dset.len() + 1 >= super::tm::MAX_BRANCHES {
                     break;
                 }
+                let (du, path) = reg.next_hop(b);
                 self.tm.dset.push(super::tm::Branch {
                     uri: b.uri.as_str().into(),
-                    du: b.received.as_deref().map(Into::into),
+                    du: du.map(Into::into),
                     q: b.q.map_or(super::tm::Q_UNSET, i32::from),
+                    path: path.map(Into::into),
                 });
             }
         }

@@ -303,3 +303,86 @@ fn db_mode_other_than_memory_stops_the_start() {
     let e = crate::sip::ProcessState::new(&cfg, 1).unwrap_err();
     assert!(e.contains("db_mode"), "{e}");
 }
+
+#[test]
+fn path_needs_support_in_strict_mode_and_is_echoed() {
+    let modules = format!("{MODULES}modparam(\"registrar\", \"use_path\", 1)\n");
+    let mut n = net_with(&modules, "registrar.cfg", SCRIPT);
+    let with_path = |supported: bool| {
+        let extra = if supported {
+            "Path: <sip:edge.example.net:5070;lr>\r\nSupported: path\r\n"
+        } else {
+            "Path: <sip:edge.example.net:5070;lr>\r\n"
+        };
+        register(
+            "ivan",
+            "c1",
+            if supported { 2 } else { 1 },
+            "<sip:ivan@10.0.0.9:5060>",
+            Some(600),
+        )
+        .replace("Content-Length", &format!("{extra}Content-Length"))
+    };
+    // path_mode 2 (the default): a Path without `Supported: path` is refused (RFC 3327 §5.3).
+    let r = reply(&mut n, &with_path(false));
+    assert!(r.starts_with("SIP/2.0 420 Bad Extension"), "{r}");
+    assert!(r.contains("Unsupported: path\r\n"), "{r}");
+    let r = reply(&mut n, &with_path(true));
+    assert!(r.starts_with("SIP/2.0 200 OK"), "{r}");
+    assert!(
+        r.contains("Path: <sip:edge.example.net:5070;lr>\r\n"),
+        "{r}"
+    );
+}
+
+#[test]
+fn path_route_goes_to_the_edge_address() {
+    let modules = format!(
+        "{MODULES}modparam(\"registrar\", \"use_path\", 1)\nmodparam(\"registrar\", \"path_mode\", 0)\n"
+    );
+    let mut n = net_with(&modules, "registrar.cfg", SCRIPT);
+    let msg = register("judy", "c1", 1, "<sip:judy@10.0.0.9:5060>", Some(600)).replace(
+        "Content-Length",
+        "Path: <sip:192.0.2.50:5070;lr>\r\nContent-Length",
+    );
+    let r = reply(&mut n, &msg);
+    assert!(r.starts_with("SIP/2.0 200 OK"), "{r}");
+    // path_mode 0: stored, never echoed.
+    assert!(!r.contains("Path:"), "{r}");
+    reply(
+        &mut n,
+        &register(
+            "judy",
+            "c2",
+            1,
+            "<sip:judy@10.0.0.10:5060>;q=0.1",
+            Some(600),
+        ),
+    );
+    let out = n.recv(&invite("judy"), "192.0.2.9:5060");
+    let inv: Vec<_> = out
+        .iter()
+        .filter(|t| text(t).starts_with("INVITE "))
+        .collect();
+    assert_eq!(inv.len(), 2, "{out:?}");
+    let via_edge = inv
+        .iter()
+        .find(|t| t.dst == "192.0.2.50:5070".parse().unwrap())
+        .expect("a branch to the edge proxy");
+    let t = text(via_edge);
+    assert!(
+        t.starts_with("INVITE sip:judy@10.0.0.9:5060 SIP/2.0"),
+        "{t}"
+    );
+    assert_eq!(
+        t.matches("Route: <sip:192.0.2.50:5070;lr>\r\n").count(),
+        1,
+        "{t}"
+    );
+    // The other binding has no Path: straight to its contact, no Route.
+    let direct = inv
+        .iter()
+        .find(|t| t.dst == "10.0.0.10:5060".parse().unwrap())
+        .expect("a direct branch");
+    assert!(!text(direct).contains("Route:"), "{}", text(direct));
+}

@@ -311,6 +311,7 @@ impl Router {
         let request: &[u8] = arena.alloc_slice_copy(&s.request);
         let contacts = std::mem::take(&mut s.contacts);
         tm.dset.clear();
+        tm.path = None;
         tm.contacts = contacts;
         tm.stats.failure_routes += 1;
         vars.begin_message();
@@ -361,6 +362,7 @@ impl Router {
         }
         let contacts = std::mem::take(&mut ctx.tm.contacts);
         ctx.tm.dset.clear();
+        ctx.tm.path = None;
         if let Some(s) = ctx.tm.server(hs) {
             s.saved = Some(saved);
             s.contacts = contacts;
@@ -373,6 +375,7 @@ impl Router {
         self.edits.clear();
         self.sent.clear();
         self.tm.dset.clear();
+        self.tm.path = None;
         self.tm.contacts.clear();
         let Self {
             script,
@@ -571,7 +574,7 @@ fn run_branch_routes(
 ) {
     let base = ctx.edits.clone();
     let (deleted, maxfwd_done, mode) = (ctx.deleted, ctx.maxfwd_done, ctx.t.mode);
-    let (ruri, du) = (ctx.new_ruri, ctx.du);
+    let (ruri, du, path) = (ctx.new_ruri, ctx.du, ctx.tm.path.take());
     let mut args: Vec<crate::names::Value<'_>> = Vec::new();
     if let Some(h) = &d.host {
         args.push(crate::names::Value::Str(std::borrow::Cow::Borrowed(h)));
@@ -585,6 +588,7 @@ fn run_branch_routes(
         ctx.maxfwd_done = maxfwd_done;
         ctx.new_ruri = Some(ctx.alloc_str(&b.uri));
         ctx.du = b.du.as_deref().map(|x| ctx.alloc_str(x));
+        ctx.tm.path.clone_from(&b.path);
         ctx.t.mode = RouteMode::Branch;
         let o = script.run(d.route, ctx, vars);
         ctx.t.mode = mode;
@@ -595,6 +599,7 @@ fn run_branch_routes(
     }
     ctx.edits.clone_from(&base);
     (ctx.deleted, ctx.maxfwd_done, ctx.new_ruri, ctx.du) = (deleted, maxfwd_done, ruri, du);
+    ctx.tm.path = path;
 }
 
 /// After `request_route` created a server transaction: drop it if nothing will ever answer

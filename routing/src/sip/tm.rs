@@ -55,6 +55,9 @@ pub(crate) struct Branch {
     pub(crate) du: Option<Box<str>>,
     /// q-value in thousandths, or [`Q_UNSET`].
     pub(crate) q: i32,
+    /// The Path the registrar stored with this contact (RFC 3327 §5.3): sent as Route
+    /// headers on this branch.
+    pub(crate) path: Option<Box<str>>,
 }
 
 impl Branch {
@@ -302,6 +305,9 @@ pub(crate) struct Tm {
     /// The destination set of the message being routed (`append_branch`), at most
     /// [`MAX_BRANCHES`]; cleared per message.
     pub(crate) dset: Vec<Branch>,
+    /// The Path of the R-URI branch (set by `lookup`, RFC 3327 §5.3): Route headers every
+    /// forwarded copy of that branch carries; cleared with `dset`.
+    pub(crate) path: Option<Box<str>>,
     /// Contacts left for `t_next_contacts` (per message; kept with the transaction between
     /// its failure routes).
     pub(crate) contacts: Vec<Branch>,
@@ -355,6 +361,7 @@ impl Tm {
             server_hdr,
             patterns: Vec::new(),
             dset: Vec::new(),
+            path: None,
             contacts: Vec::new(),
             deferred: None,
             dlg_ended: Vec::new(),

@@ -145,6 +145,7 @@ impl MsgCtx<'_, '_> {
                 uri: self.ruri_str().unwrap_or_default().into(),
                 du: self.du.map(Into::into),
                 q: super::tm::Q_UNSET,
+                path: self.tm.path.clone(),
             };
             self.tm.deferred = Some(Box::new(super::tm::Deferred {
                 hs,
@@ -165,15 +166,17 @@ impl MsgCtx<'_, '_> {
             return 0;
         }
         let (ruri, du) = (self.new_ruri, self.du);
+        let path = self.tm.path.take();
         for b in &dset {
             self.new_ruri = Some(self.alloc_str(&b.uri));
             self.du = b.du.as_deref().map(|d| self.alloc_str(d));
+            self.tm.path.clone_from(&b.path);
             let rb = self.relay_branch(hs, args, force);
             if rb > 0 || r < 0 {
                 r = rb;
             }
         }
-        (self.new_ruri, self.du) = (ruri, du);
+        (self.new_ruri, self.du, self.tm.path) = (ruri, du, path);
         if r > 0 {
             1
         } else if r == 0 {
@@ -251,6 +254,7 @@ impl MsgCtx<'_, '_> {
             uri: uri.into(),
             du: du.map(Into::into),
             q,
+            path: None,
         });
         1
     }
@@ -278,6 +282,7 @@ impl MsgCtx<'_, '_> {
             uri: ruri.into(),
             du: self.du.map(Into::into),
             q: super::tm::Q_UNSET,
+            path: self.tm.path.take(),
         });
         all.append(&mut self.tm.dset);
         if all.iter().all(|b| b.q == all[0].q) {
@@ -309,6 +314,7 @@ impl MsgCtx<'_, '_> {
         let Some(first) = it.next() else { return -1 };
         self.new_ruri = Some(self.alloc_str(&first.uri));
         self.du = first.du.as_deref().map(|d| self.alloc_str(d));
+        self.tm.path = first.path;
         self.tm.dset.clear();
         self.tm.dset.extend(it);
         1
