@@ -68,6 +68,10 @@ pub(crate) struct Cli {
     /// Do not fork (repeatable; ferrosip always runs in the foreground).
     #[arg(short = 'D', action = ArgAction::Count)]
     pub(crate) no_fork: u8,
+    /// Runtime directory for the control sockets and FIFOs (Kamailio's `-Y`; overrides
+    /// `runtime_dir=`; default `/run/kamailio`).
+    #[arg(short = 'Y', value_name = "DIR")]
+    pub(crate) runtime_dir: Option<PathBuf>,
     /// Write the main process ID to this file.
     #[arg(short = 'P', value_name = "FILE")]
     pub(crate) pid_file: Option<PathBuf>,
@@ -138,6 +142,8 @@ mod tests {
             "example.com",
             "-P",
             "/tmp/p",
+            "-Y",
+            "/tmp/run",
         ])
         .unwrap();
         assert_eq!(cli.listen.len(), 2);
@@ -149,6 +155,10 @@ mod tests {
         assert_eq!(cli.debug_level(-1), 1);
         assert!(cli.no_tcp && cli.log_stderr);
         assert_eq!(cli.no_fork, 2);
+        assert_eq!(
+            cli.runtime_dir.as_deref(),
+            Some(std::path::Path::new("/tmp/run"))
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! the I/O, the workers and the process.
 
 mod cli;
+mod ctl;
 mod listen;
 mod mesh;
 mod poller;
@@ -45,6 +46,8 @@ fn main() -> ExitCode {
     }
     let debug = cli.debug_level(cfg.core.debug);
     init_logging(debug, cli.color);
+    // The effective level, as `cfg.get core debug` reports it.
+    cfg.core.debug = debug;
     for notice in &cfg.notices {
         tracing::info!("{notice}");
     }
@@ -124,7 +127,27 @@ fn run(cli: Cli, cfg: Config, plan: listen::Plan) -> Result<(), String> {
     }
     let cfg = Arc::new(cfg);
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let (handles, mesh) = worker::spawn_all(&cfg, bound, workers, stop.clone())?;
+    // Dialog profile sizes, location and htables are process-wide (a caller's calls land
+    // on several workers). A table that fails to load stops the start.
+    let process = ferrosip_routing::sip::ProcessState::new(&cfg, workers)?;
+    // The figures each worker publishes for the control interface.
+    let board = Arc::new(ferrosip_routing::rpc::WorkerBoard::new(workers));
+    // The control transports (jsonrpcs, ctl) start before the workers: a socket or FIFO
+    // that cannot be created stops the start.
+    let mut control = if ctl::wanted(&cfg) {
+        let env = Arc::new(ferrosip_routing::rpc::RpcEnv::new(
+            cfg.clone(),
+            process.clone(),
+            board.clone(),
+            bound.sockets.clone(),
+        ));
+        env.add_proc(ctl::gettid(), "main process - attendant");
+        let dir = ctl::runtime_dir(cli.runtime_dir.as_deref(), &cfg);
+        Some(ctl::Control::start(&cfg, &dir, env).map_err(|e| format!("control interface: {e}"))?)
+    } else {
+        None
+    };
+    let (handles, mesh) = worker::spawn_all(&cfg, bound, workers, stop.clone(), &process, &board)?;
     let signal = signals::wait_for_stop();
     tracing::warn!("{signal} received: stopping workers");
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -144,6 +167,9 @@ fn run(cli: Cli, cfg: Config, plan: listen::Plan) -> Result<(), String> {
         }
     }
     drop(steering);
+    if let Some(c) = control.as_mut() {
+        c.stop();
+    }
     if let Some(pid_file) = &cli.pid_file {
         let _ = std::fs::remove_file(pid_file);
     }

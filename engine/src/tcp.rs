@@ -428,6 +428,26 @@ pub(crate) fn send_local_or_connect(
     }
 }
 
+/// Sends on an open connection only (Kamailio `set_reply_no_connect()` /
+/// `set_forward_no_connect()`): ours (`conn` or one to `dst`), else the one another worker
+/// owns; without one the message is dropped and counted, never a new connection opened.
+pub(crate) fn send_if_connected(w: &mut Worker, dst: SocketAddr, conn: Option<u64>, data: Vec<u8>) {
+    let slot = conn
+        .and_then(|id| w.conns.by_id.get(&id).copied())
+        .or_else(|| w.conns.by_peer.get(&dst).copied());
+    if let Some(slot) = slot {
+        queue(w, slot, &data);
+        return;
+    }
+    match w.registry.owner(&dst) {
+        Some(owner) if owner != w.id => w.hand_off(owner, CoreMsg::StreamSend { dst, data }),
+        _ => {
+            tracing::debug!("tcp send to {dst} dropped: no connection and no_connect set");
+            w.conns.dropped += 1;
+        }
+    }
+}
+
 fn connect_nonblocking(dst: SocketAddr) -> io::Result<TcpStream> {
     let s = socket2::Socket::new(
         socket2::Domain::for_address(dst),

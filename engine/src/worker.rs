@@ -15,6 +15,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use ferrosip_parser::Proto;
 use ferrosip_routing::api::{Inbound, LocalSocket, Transmit, WorkerEnv};
 use ferrosip_routing::cfg::Config;
+use ferrosip_routing::rpc::WorkerBoard;
 use ferrosip_routing::sip::{ProcessState, Router};
 use ferrosip_transports::callid::find_call_id;
 use ferrosip_transports::steer::owner_of;
@@ -110,6 +111,8 @@ pub(crate) struct Worker {
     mesh: Arc<Mesh>,
     pub(crate) conns: Conns,
     pub(crate) registry: Arc<ConnRegistry>,
+    /// Where this worker publishes its counters for the control interface.
+    board: Arc<WorkerBoard>,
     pub(crate) stats: WorkerStats,
     out: Vec<Transmit>,
     /// Receive buffers (taken out while their datagrams are routed).
@@ -126,6 +129,8 @@ pub(crate) fn spawn_all(
     bound: Bound,
     workers: usize,
     stop: Arc<AtomicBool>,
+    process: &Arc<ProcessState>,
+    board: &Arc<WorkerBoard>,
 ) -> Result<
     (
         Vec<std::thread::JoinHandle<Result<WorkerStats, String>>>,
@@ -145,9 +150,6 @@ pub(crate) fn spawn_all(
         wakers.push(Arc::new(Waker::new().map_err(|e| format!("eventfd: {e}"))?));
     }
     let mesh = Arc::new(Mesh { inboxes, wakers });
-    // Dialog profile sizes, location and htables are process-wide (a caller's calls land
-    // on several workers). A table that fails to load stops the start.
-    let process = ProcessState::new(cfg, workers)?;
     let mut handles = Vec::with_capacity(workers);
     for ((id, socks), inbox) in bound.per_worker.into_iter().enumerate().zip(receivers) {
         let core = if cores.is_empty() {
@@ -164,7 +166,8 @@ pub(crate) fn spawn_all(
             inbox,
             &mesh,
             &registry,
-            &process,
+            process,
+            board,
         )?;
         let stop = stop.clone();
         let h = std::thread::Builder::new()
@@ -173,6 +176,7 @@ pub(crate) fn spawn_all(
                 if let Some(core) = core {
                     core_affinity::set_for_current(core);
                 }
+                w.board.set_tid(w.id, crate::ctl::gettid());
                 w.run(&stop)
             })
             .map_err(|e| format!("cannot spawn worker {id}: {e}"))?;
@@ -193,6 +197,7 @@ impl Worker {
         mesh: &Arc<Mesh>,
         registry: &Arc<ConnRegistry>,
         process: &Arc<ProcessState>,
+        board: &Arc<WorkerBoard>,
     ) -> Result<Self, String> {
         let env = WorkerEnv {
             worker: id,
@@ -230,6 +235,7 @@ impl Worker {
             mesh: mesh.clone(),
             conns: Conns::default(),
             registry: registry.clone(),
+            board: board.clone(),
             stats: WorkerStats::default(),
             out: Vec::with_capacity(64),
             batch: Some(Box::new(RecvBatch::new())),
@@ -277,6 +283,9 @@ impl Worker {
                 self.router.handle_timeouts(due, &mut self.out);
                 self.flush();
             }
+            // Publish this batch's counters for the control interface (relaxed stores).
+            self.board
+                .publish(self.id, &self.router, self.stats.handled);
             if last_sweep.elapsed() >= TICK {
                 last_sweep = Instant::now();
                 crate::tcp::close_idle(&mut self, last_sweep);
@@ -464,6 +473,9 @@ impl Worker {
         for t in out.drain(..) {
             match t.proto {
                 Proto::Udp if self.udp_socket_for(&t).is_some() => {}
+                Proto::Tcp if t.no_connect => {
+                    crate::tcp::send_if_connected(self, t.dst, t.conn, t.data)
+                }
                 Proto::Tcp => crate::tcp::send_local_or_connect(self, t.dst, t.conn, t.data),
                 _ => failed += 1,
             }

@@ -61,6 +61,10 @@ pub struct Transmit {
     /// For streams: the connection to use if it is still open (replies go back on the
     /// connection the request came on, RFC 3261 §18.2.2); otherwise one to `dst` is used or opened.
     pub conn: Option<ConnId>,
+    /// For streams: send only on an open connection (to `dst` or `conn`), never open a new
+    /// one; without one the message is dropped (Kamailio `set_reply_no_connect()` /
+    /// `set_forward_no_connect()`).
+    pub no_connect: bool,
     /// The serialized message.
     pub data: Vec<u8>,
 }

@@ -11,4 +11,5 @@
 pub mod api;
 pub mod cfg;
 pub mod names;
+pub mod rpc;
 pub mod sip;

@@ -197,6 +197,50 @@ pub enum Builtin {
     ShtUnlock,
     /// htable `sht_print()`: log every table's items.
     ShtPrint,
+    /// core `force_rport()`: answer to the source port as if the top Via had `rport`
+    /// (RFC 3581 §4).
+    ForceRport,
+    /// core `set_reply_no_connect()`: replies over a stream transport are sent only on an
+    /// open connection (never a new one).
+    SetReplyNoConnect,
+    /// core `set_forward_no_connect()`: the same for forwarded requests.
+    SetForwardNoConnect,
+    /// core `setbflag(flag [, branch])`: set a branch flag (branch 0: the R-URI branch).
+    SetBflag,
+    /// core `isbflagset(flag [, branch])`.
+    IsBflagSet,
+    /// core `resetbflag(flag [, branch])`.
+    ResetBflag,
+    /// tm `t_is_set("branch_route"|"failure_route"|"onreply_route")`.
+    TIsSet,
+    /// acc `acc_log_request(comment)`: one accounting log line for this request now.
+    AccLogRequest,
+    /// textopsx `msg_apply_changes()` (see `sip::textopsx` for what it means here).
+    MsgApplyChanges,
+    /// textopsx `change_reply_status(code, reason)` (reply routes).
+    ChangeReplyStatus,
+    /// textopsx `remove_body()`.
+    RemoveBody,
+    /// textopsx `keep_hf(regexp)`: remove every header not matching (mandatory ones stay).
+    KeepHf,
+    /// textopsx `fnmatch(value, pattern [, flags])`: shell wildcard match.
+    Fnmatch,
+    /// textopsx `append_hf_value(hf, value)`.
+    AppendHfValue,
+    /// textopsx `insert_hf_value(hf, value)`.
+    InsertHfValue,
+    /// textopsx `remove_hf_value(hf)`.
+    RemoveHfValue,
+    /// textopsx `assign_hf_value(hf, value)`.
+    AssignHfValue,
+    /// textopsx `hf_value_exists(hf, value)`.
+    HfValueExists,
+    /// counters `cnt_inc(name)`.
+    CntInc,
+    /// counters `cnt_add(name, n)`.
+    CntAdd,
+    /// counters `cnt_reset(name)`.
+    CntReset,
 }
 
 /// Core keywords usable as operands (`method == "INVITE"`, `uri == myself`, `src_ip == ...`).

@@ -541,6 +541,20 @@ impl Location {
         (0..self.slots.len()).map(|i| self.purge_slot(i, now)).sum()
     }
 
+    /// Calls `f` with every AOR and its stored bindings (expired ones included until
+    /// purged), slot by slot: read-only, for the control interface (`ul.dump`). Each slot is
+    /// locked while `f` runs on its records, so `f` must be quick and must not call back into
+    /// the table.
+    pub fn for_each_record(&self, mut f: impl FnMut(&str, &[Binding])) {
+        for i in 0..self.slots.len() {
+            if let Some(slot) = self.lock(i) {
+                for (aor, r) in &slot.records {
+                    f(aor, r);
+                }
+            }
+        }
+    }
+
     /// The number of slots.
     pub fn slots(&self) -> usize {
         self.slots.len()

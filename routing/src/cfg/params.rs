@@ -419,6 +419,7 @@ const OTHER: &[&str] = &[
     "chroot",
     "workdir",
     "wdir",
+    "runtime_dir",
     "rundir",
     "run_dir",
     "tcp_accept_unique",

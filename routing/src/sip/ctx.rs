@@ -10,7 +10,7 @@ use bumpalo::Bump;
 use ferrosip_parser::{Edits, HeaderName, Message, Method, Proto, Scheme, Uri};
 
 use super::hash::{hash_parts, PartHasher};
-use super::reply::{reply_destination, write_reply, ReplySpec, ViaFix};
+use super::reply::{reply_destination, ReplySpec, ViaFix};
 use super::resolve::Resolver;
 use super::stats::Stats;
 use super::text::{
@@ -291,6 +291,8 @@ pub(crate) struct MsgCtx<'m, 'r> {
     pub(crate) dm: super::dialog::DlgMsg,
     /// auth state of this message (which credentials authenticated).
     pub(crate) auth: super::auth::AuthMsg,
+    /// `force_rport`, no-connect and branch flags of this message (`kcore.rs`).
+    pub(crate) x: super::kcore::XMsg,
 }
 
 /// A Value as text (integers formatted).
@@ -462,12 +464,16 @@ impl<'m, 'r> MsgCtx<'m, 'r> {
         let Some((data, via)) = self.reply_bytes(code, reason, extra) else {
             return -1;
         };
-        let (proto, dst, conn) = reply_destination(via.as_ref(), &self.inb);
+        let (proto, mut dst, conn) = reply_destination(via.as_ref(), &self.inb);
+        if self.x.force_rport && !proto.is_stream() {
+            dst = self.inb.src; // RFC 3581 §4 (force_rport)
+        }
         self.out.push(Transmit {
             proto,
             dst,
             local: Some(self.inb.local),
             conn,
+            no_connect: self.x.reply_no_connect,
             data,
         });
         self.stats.local_replies += 1;
@@ -511,7 +517,14 @@ impl<'m, 'r> MsgCtx<'m, 'r> {
             .headers()
             .iter()
             .map(|h| (h.raw_name.as_bytes(), without_crlf(buf, h.line.clone())));
-        let via = write_reply(&mut data, &spec, buf, fields, self.inb.src);
+        let via = super::reply::write_reply_rport(
+            &mut data,
+            &spec,
+            buf,
+            fields,
+            self.inb.src,
+            self.x.force_rport,
+        );
         Some((data, via))
     }
 
@@ -678,6 +691,7 @@ impl<'m, 'r> MsgCtx<'m, 'r> {
                     dst: p.target.addr,
                     local: Some(p.sock),
                     conn: None,
+                    no_connect: self.x.forward_no_connect,
                     data: p.data,
                 });
                 self.stats.fwd_requests += 1;
@@ -800,7 +814,8 @@ impl<'m, 'r> MsgCtx<'m, 'r> {
             let top_deleted = deleted(top.header_index);
             // Nothing to add when the sent-by host is the source address and there is no
             // rport (ViaFix::for_request adds nothing then): skip the rescan of the Via.
-            let nothing_to_fix = top.rport.is_none()
+            let nothing_to_fix = !self.x.force_rport
+                && top.rport.is_none()
                 && parse_ip(top.host.as_bytes())
                     .is_some_and(|ip| canonical_ip(ip) == canonical_ip(self.inb.src.ip()));
             if let Some(v) = buf
@@ -808,10 +823,10 @@ impl<'m, 'r> MsgCtx<'m, 'r> {
                 .filter(|_| !top_deleted && !nothing_to_fix)
             {
                 if let Some(scan) = ViaScan::scan(v) {
-                    let fix = ViaFix::for_request(&scan, self.inb.src);
+                    let fix = ViaFix::for_request_forced(&scan, self.inb.src, self.x.force_rport);
                     for (r, is_rport) in fix.edits().into_iter().flatten() {
                         s.clear();
-                        ViaFix::push_edit(s, is_rport, self.inb.src);
+                        fix.push(s, is_rport, self.inb.src);
                         self.fwd
                             .replace(top.span.start + r.start..top.span.start + r.end, s);
                     }
@@ -1263,6 +1278,25 @@ impl Host for MsgCtx<'_, '_> {
             | Builtin::WwwAuthorize
             | Builtin::ProxyAuthorize
             | Builtin::AuthCheck => self.auth_call(f, args),
+            Builtin::ForceRport
+            | Builtin::SetReplyNoConnect
+            | Builtin::SetForwardNoConnect
+            | Builtin::SetBflag
+            | Builtin::IsBflagSet
+            | Builtin::ResetBflag
+            | Builtin::TIsSet => self.kcore_call(f, args),
+            Builtin::AccLogRequest => self.acc_log_request(args),
+            Builtin::MsgApplyChanges
+            | Builtin::ChangeReplyStatus
+            | Builtin::RemoveBody
+            | Builtin::KeepHf
+            | Builtin::Fnmatch
+            | Builtin::AppendHfValue
+            | Builtin::InsertHfValue
+            | Builtin::RemoveHfValue
+            | Builtin::AssignHfValue
+            | Builtin::HfValueExists => self.textopsx_call(f, args),
+            Builtin::CntInc | Builtin::CntAdd | Builtin::CntReset => self.counters_call(f, args),
             #[allow(unreachable_patterns)]
             _ => {
                 tracing::warn!(target: "ferrosip::sip", ?f, "function not implemented on the message side");

@@ -132,6 +132,7 @@ fn with_ctx_at<R>(
         dlg: &mut dlg,
         dm: Default::default(),
         auth: Default::default(),
+        x: Default::default(),
     };
     let r = f(&mut ctx);
     (r, out, stats)

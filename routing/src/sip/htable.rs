@@ -111,6 +111,11 @@ impl Htables {
         self.tables.iter().find(|t| t.def().name == name)
     }
 
+    /// Every table's definition, in configuration order (`htable.listTables`).
+    pub(crate) fn defs(&self) -> impl Iterator<Item = &HtableDef> {
+        self.tables.iter().map(Htable::def)
+    }
+
     /// Bytes the items of every table use, and the budget (`-m` / 4).
     pub(crate) fn usage(&self) -> (usize, usize) {
         (self.budget.used(), self.budget.limit())

@@ -42,11 +42,14 @@
 //! `onsend_route` runs once per forwarded copy after `request_route` has finished (not during
 //! `forward()`), so `drop` there cancels that copy.
 
+mod acc;
 mod auth;
+mod counters;
 mod ctx;
 mod dialog;
 mod hash;
 mod htable;
+mod kcore;
 mod process;
 mod registrar;
 mod reply;
@@ -56,15 +59,21 @@ mod rr;
 mod sanity;
 mod stats;
 mod text;
+mod textopsx;
 mod tm;
 mod tm_fns;
 
+pub use acc::AccCfg;
+pub use counters::{ScriptCounter, ScriptCounters, MAX_COUNTERS};
 pub use dialog::ProfileBoard;
+pub(crate) use htable::unix_now;
 pub use process::ProcessState;
 pub use router::Router;
 pub use stats::Stats;
 pub use tm::TmStats;
 
+#[cfg(test)]
+mod acc_tests;
 #[cfg(test)]
 mod auth_tests;
 #[cfg(test)]

@@ -22,6 +22,10 @@ pub struct ProcessState {
     pub(crate) auth: super::auth::AuthState,
     /// htable tables (`modparam("htable", "htable", ..)`), loaded from db_text at start.
     pub(crate) htables: super::htable::Htables,
+    /// acc module parameters (log backend).
+    pub(crate) acc: super::acc::AccCfg,
+    /// counters: the script counters (`modparam("counters", "script_counter", ..)`).
+    pub(crate) counters: super::counters::ScriptCounters,
 }
 
 impl ProcessState {
@@ -65,6 +69,14 @@ impl ProcessState {
             registrar,
             auth,
             htables: super::htable::Htables::new(cfg),
+            acc: super::acc::AccCfg::from_config(cfg).unwrap_or_else(|e| {
+                tracing::error!(target: "ferrosip::acc", "{e}");
+                super::acc::AccCfg::default()
+            }),
+            counters: super::counters::ScriptCounters::from_config(cfg).unwrap_or_else(|e| {
+                tracing::error!(target: "ferrosip::counters", "{e}");
+                super::counters::ScriptCounters::default()
+            }),
         }
     }
 
@@ -80,6 +92,15 @@ impl ProcessState {
         self.auth = auth;
         // htable: tables with a dbtable are filled from db_text.
         self.htables.load(cfg)?;
+        // acc: a db_url or an unsupported log_extra stops the start; counters: a bad
+        // script_counter declaration.
+        super::acc::AccCfg::from_config(cfg)?;
+        super::counters::ScriptCounters::from_config(cfg)?;
         Ok(())
+    }
+
+    /// The script counters of the `counters` module (for the `cnt.*` RPC commands).
+    pub fn counters(&self) -> &super::counters::ScriptCounters {
+        &self.counters
     }
 }

@@ -26,6 +26,8 @@ pub(crate) struct ViaFix {
     /// Replace this range with `;received=<src ip>`: an existing `received` parameter with
     /// another address, or the empty range at the end of the value.
     pub received: Option<Range<usize>>,
+    /// `force_rport()`: the rport edit adds a whole `;rport=<src port>` parameter.
+    pub add_rport: bool,
 }
 
 impl ViaFix {
@@ -52,6 +54,34 @@ impl ViaFix {
             };
         }
         fix
+    }
+
+    /// [`ViaFix::for_request`], and with `force_rport` (Kamailio `force_rport()`) as if the
+    /// Via carried a bare `rport` (RFC 3581 §4).
+    pub(crate) fn for_request_forced(
+        via: &ViaScan<'_>,
+        src: SocketAddr,
+        force_rport: bool,
+    ) -> Self {
+        if !force_rport || via.rport.is_some() {
+            return Self::for_request(via, src);
+        }
+        let mut fix = Self::for_request(via, src);
+        fix.rport_at = Some(via.end);
+        fix.add_rport = true;
+        if fix.received.is_none() && via.received_param.is_none() {
+            fix.received = Some(via.end..via.end);
+        }
+        fix
+    }
+
+    /// The bytes of one edit of this fix ([`ViaFix::push_edit`], or `;rport=<port>` when
+    /// the parameter is added).
+    pub(crate) fn push(&self, out: &mut Vec<u8>, is_rport: bool, src: SocketAddr) {
+        if is_rport && self.add_rport {
+            out.extend_from_slice(b";rport");
+        }
+        Self::push_edit(out, is_rport, src);
     }
 
     /// The edits in buffer order: (range of the value to replace, whether it is the rport
@@ -87,7 +117,7 @@ impl ViaFix {
                 continue;
             }
             out.extend_from_slice(&v[pos..r.start]);
-            Self::push_edit(out, is_rport, src);
+            self.push(out, is_rport, src);
             pos = r.end;
         }
         out.extend_from_slice(&v[pos..]);
@@ -126,6 +156,22 @@ pub(crate) fn write_reply<'b, I>(
 where
     I: Iterator<Item = (&'b [u8], Range<usize>)>,
 {
+    write_reply_rport(out, spec, buf, fields, src, false)
+}
+
+/// [`write_reply`]; with `force_rport` the top Via gets `rport` as if the request had asked
+/// for it (Kamailio `force_rport()`, RFC 3581 §4).
+pub(crate) fn write_reply_rport<'b, I>(
+    out: &mut Vec<u8>,
+    spec: &ReplySpec<'_>,
+    buf: &'b [u8],
+    fields: I,
+    src: SocketAddr,
+    force_rport: bool,
+) -> Option<ViaScan<'b>>
+where
+    I: Iterator<Item = (&'b [u8], Range<usize>)>,
+{
     out.extend_from_slice(b"SIP/2.0 ");
     push_u64(out, u64::from(spec.code));
     out.push(b' ');
@@ -155,7 +201,7 @@ where
                 let el = first_element(value);
                 let el_abs = vstart + el.start..vstart + el.end;
                 if let Some(scan) = ViaScan::scan(&field[el_abs.clone()]) {
-                    let fix = ViaFix::for_request(&scan, src);
+                    let fix = ViaFix::for_request_forced(&scan, src, force_rport);
                     out.extend_from_slice(&field[..el_abs.start]);
                     fix.write(out, &field[el_abs.clone()], src);
                     out.extend_from_slice(&field[el_abs.end..]);

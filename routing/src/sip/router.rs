@@ -183,6 +183,12 @@ impl Router {
         &self.stats
     }
 
+    /// The state this router shares with the other workers of its process (script
+    /// counters, location, htables).
+    pub fn process(&self) -> &Arc<super::ProcessState> {
+        &self.shared.process
+    }
+
     /// The transaction layer's counters.
     pub fn tm_stats(&self) -> TmStats {
         self.tm.stats
@@ -197,6 +203,11 @@ impl Router {
     #[cfg(test)]
     pub(crate) fn dialogs(&mut self) -> &mut DlgLayer {
         &mut self.dlg
+    }
+
+    /// Dialogs of this worker not deleted (Kamailio `active_dialogs` + `early_dialogs`).
+    pub fn live_dialogs(&self) -> usize {
+        self.dlg.table.live()
     }
 
     /// Live transactions (server and client) in this worker's table.
@@ -308,6 +319,7 @@ impl Router {
             ..TmMsg::default()
         };
         let (src, local, proto, conn, dlg_cur) = (s.src, s.local, s.proto, s.conn, s.dlg);
+        let x_failure = super::kcore::XMsg::for_failure(&s.ext, s.best.as_ref().map(|b| b.branch));
         let request: &[u8] = arena.alloc_slice_copy(&s.request);
         let contacts = std::mem::take(&mut s.contacts);
         tm.dset.clear();
@@ -355,6 +367,7 @@ impl Router {
                 ..DlgMsg::default()
             },
             auth: Default::default(),
+            x: x_failure,
         };
         script.run(route, &mut ctx, vars);
         if let Some(d) = ctx.tm.deferred.take() {
@@ -434,6 +447,7 @@ impl Router {
             dlg,
             dm: DlgMsg::default(),
             auth: Default::default(),
+            x: Default::default(),
         };
         if is_request {
             request(&mut ctx, script, vars);
@@ -582,7 +596,8 @@ fn run_branch_routes(
             args.push(crate::names::Value::Int(p));
         }
     }
-    for b in std::iter::once(&d.main).chain(d.dset.iter()) {
+    for (pos, b) in std::iter::once(&d.main).chain(d.dset.iter()).enumerate() {
+        ctx.x.relay_pos = pos;
         ctx.edits.clone_from(&base);
         ctx.deleted = deleted;
         ctx.maxfwd_done = maxfwd_done;
@@ -598,6 +613,7 @@ fn run_branch_routes(
         ctx.relay_branch(d.hs, &args, d.force);
     }
     ctx.edits.clone_from(&base);
+    ctx.x.relay_pos = 0;
     (ctx.deleted, ctx.maxfwd_done, ctx.new_ruri, ctx.du) = (deleted, maxfwd_done, ruri, du);
     ctx.tm.path = path;
 }
@@ -610,6 +626,7 @@ fn keep_or_drop_transaction(
     h: ferrosip_state::TxHandle,
 ) {
     let contacts = std::mem::take(&mut ctx.tm.contacts);
+    ctx.acc_request_done(h);
     let Some(s) = ctx.tm.server(h) else { return };
     if s.branches.is_empty() && !s.final_sent {
         ctx.tm.remove(h);
@@ -719,6 +736,7 @@ fn reply(ctx: &mut MsgCtx<'_, '_>, script: &Script, vars: &mut ScriptVars) {
         dst: SocketAddr::new(ip, port),
         local,
         conn: None,
+        no_connect: false,
         data,
     });
     ctx.stats.fwd_replies += 1;
@@ -866,6 +884,7 @@ fn reject_unparsed(
         dst,
         local: Some(inb.local),
         conn,
+        no_connect: false,
         data,
     });
     stats.bad_requests += 1;

@@ -34,7 +34,7 @@ use ferrosip_state::{
 
 use super::ctx::ScriptEdits;
 use super::hash::hash_parts;
-use super::reply::{reply_destination, write_reply, ReplySpec};
+use super::reply::{reply_destination, ReplySpec};
 use super::text::{first_element, hex8, long_name, RawHeaders};
 use crate::api::{ConnId, Inbound, Transmit};
 use crate::cfg::RouteId;
@@ -82,6 +82,8 @@ pub(crate) struct Dest {
     pub(crate) local: Option<usize>,
     /// Stream connection to reuse.
     pub(crate) conn: Option<ConnId>,
+    /// Stream: never open a connection for it (`set_reply_no_connect` and co.).
+    pub(crate) no_connect: bool,
 }
 
 /// What `failure_route` needs of the request as `request_route` left it.
@@ -160,6 +162,8 @@ pub(crate) struct ServerNode {
     /// The dialog this INVITE created (dialog module): a final negative response sent
     /// upstream ends it ([`Tm::dlg_ended`]).
     pub(crate) dlg: Option<ferrosip_state::DlgHandle>,
+    /// force_rport, no-connect, branch flags and accounting (`kcore.rs`, `acc.rs`).
+    pub(crate) ext: super::kcore::TxExt,
 }
 
 impl ServerNode {
@@ -247,6 +251,9 @@ pub struct TmStats {
     pub retransmissions: u64,
     /// Failure routes run.
     pub failure_routes: u64,
+    /// Final responses sent upstream by server transactions, by class: 2xx, 3xx, 4xx, 5xx,
+    /// 6xx (Kamailio tm's `2xx_transactions` .. `6xx_transactions`).
+    pub finals: [u64; 5],
 }
 
 /// tm module parameters (Kamailio names; times in milliseconds).
@@ -420,6 +427,7 @@ impl Tm {
                 dst,
                 local: Some(inb.local),
                 conn,
+                no_connect: false,
             },
             invite,
             branches: Vec::new(),
@@ -435,6 +443,7 @@ impl Tm {
             is_cancel: false,
             contacts: Vec::new(),
             dlg: None,
+            ext: Default::default(),
         };
         let dbg = tracing::enabled!(target: "ferrosip::tm", tracing::Level::TRACE)
             .then(|| format!("{:?}", key.as_ref()));
@@ -516,7 +525,14 @@ impl Tm {
                 let mut data = Vec::with_capacity(512);
                 let fields = RawHeaders::new(buf)
                     .map(|hd| (hd.name, super::ctx::without_crlf(buf, hd.field.clone())));
-                write_reply(&mut data, &spec, buf, fields, s.src);
+                super::reply::write_reply_rport(
+                    &mut data,
+                    &spec,
+                    buf,
+                    fields,
+                    s.src,
+                    s.ext.force_rport,
+                );
                 Some(data)
             }
             None => None,
@@ -539,13 +555,18 @@ impl Tm {
         out: &mut Vec<Transmit>,
     ) -> bool {
         let mut ended = None;
+        let mut first_final = false;
         let ok = match self.server(h) {
             Some(s) => {
+                if code >= 200 && s.ext.acc_on && !s.final_sent {
+                    super::acc::on_final(&mut s.ext, code, &data);
+                }
                 let r = match &mut s.tx {
                     Transaction::ServerInvite(t) => t.handle_tu_response(now, code, data.into()),
                     Transaction::ServerNonInvite(t) => t.handle_tu_response(now, code, data.into()),
                     _ => Ok(()),
                 };
+                first_final = r.is_ok() && code >= 200 && !s.final_sent;
                 if r.is_ok() && code >= 200 {
                     s.finished();
                 }
@@ -560,6 +581,9 @@ impl Tm {
         if ok {
             if code >= 200 {
                 self.stats.local_replies += 1;
+            }
+            if first_final {
+                self.count_final(code);
             }
             self.pump(h, now, out);
         }
@@ -724,6 +748,7 @@ impl Tm {
                 dst: dest.dst,
                 local: dest.local,
                 conn: dest.conn,
+                no_connect: dest.no_connect,
                 data,
             });
         }
@@ -843,12 +868,17 @@ impl Tm {
     ) {
         let Some(bytes) = bytes else { return };
         let Some(s) = self.server(hs) else { return };
+        if code >= 200 && s.ext.acc_on && !s.final_sent {
+            super::acc::on_final(&mut s.ext, code, &bytes);
+        }
         let r = match &mut s.tx {
             Transaction::ServerInvite(t) => t.handle_tu_response(now, code, bytes.into()),
             Transaction::ServerNonInvite(t) => t.handle_tu_response(now, code, bytes.into()),
             _ => return,
         };
         if r.is_ok() {
+            // A retransmitted 2xx (RFC 6026) does not count the transaction again.
+            let first_final = code >= 200 && !s.final_sent;
             if code >= 200 {
                 s.finished();
             }
@@ -858,7 +888,20 @@ impl Tm {
                 }
             }
             self.stats.relayed_replies += 1;
+            if first_final {
+                self.count_final(code);
+            }
             self.pump(hs, now, out);
+        }
+    }
+
+    /// Counts a final response sent upstream in [`TmStats::finals`].
+    fn count_final(&mut self, code: u16) {
+        if let Some(n) = usize::from(code / 100)
+            .checked_sub(2)
+            .and_then(|i| self.stats.finals.get_mut(i))
+        {
+            *n += 1;
         }
     }
 

@@ -93,6 +93,7 @@ impl MsgCtx<'_, '_> {
                 s.fr = t.fr;
             }
         }
+        self.x_arm(h);
     }
 
     /// `t_relay([host[, port]])`, `t_relay_to_udp`, `t_relay_to_tcp` (RFC 3261 §16.6): relays
@@ -167,7 +168,8 @@ impl MsgCtx<'_, '_> {
         }
         let (ruri, du) = (self.new_ruri, self.du);
         let path = self.tm.path.take();
-        for b in &dset {
+        for (pos, b) in dset.iter().enumerate() {
+            self.x.relay_pos = pos + 1;
             self.new_ruri = Some(self.alloc_str(&b.uri));
             self.du = b.du.as_deref().map(|d| self.alloc_str(d));
             self.tm.path.clone_from(&b.path);
@@ -177,6 +179,7 @@ impl MsgCtx<'_, '_> {
             }
         }
         (self.new_ruri, self.du, self.tm.path) = (ruri, du, path);
+        self.x.relay_pos = 0;
         if r > 0 {
             1
         } else if r == 0 {
@@ -207,6 +210,8 @@ impl MsgCtx<'_, '_> {
             dst: p.target.addr,
             local: Some(p.sock),
             conn: None,
+            no_connect: self.x.forward_no_connect
+                || self.tm.server(hs).is_some_and(|s| s.ext.forward_no_connect),
         };
         let Ok(branch) = std::str::from_utf8(&p.branch) else {
             return self.fail(Failure::ConflictingEdits);
@@ -218,6 +223,7 @@ impl MsgCtx<'_, '_> {
             .add_branch(hs, branch, method, p.data, dest, self.now, self.out)
         {
             Some(_) => {
+                self.x_branch_added(hs, idx);
                 if self.out.len() > before {
                     self.sent.push(before);
                 }

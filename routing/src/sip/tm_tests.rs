@@ -224,6 +224,8 @@ fn provisional_and_2xx_are_relayed_upstream_and_state_is_retired() {
     // A retransmitted 2xx is relayed too (RFC 6026).
     let ok2 = n.recv(&response(&inv, 200, "OK"), UAS1);
     assert_eq!(ok2.len(), 1);
+    // One transaction answered 2xx (the retransmission does not count again).
+    assert_eq!(n.r.tm_stats().finals, [1, 0, 0, 0, 0]);
     assert_eq!(status(&ok2[0]), 200);
     // No retransmission of the INVITE after a response; after wt_timer (5 s) all is gone.
     let later = n.advance(10_000);
