@@ -62,13 +62,9 @@ fn sipp_registers_and_calls_reach_the_registered_contact() {
     std::fs::write(dir.join("users.csv"), csv).unwrap();
     let mut fs = start_ferrosip(&dir, &cfg, &["-n", "2"], &[]);
     let target: SocketAddr = format!("127.0.0.1:{proxy}").parse().unwrap();
-    let scen = repo_root()
-        .join("engine/tests/scen/register.xml")
-        .display()
-        .to_string();
     let reg = run_sipp_uac_with(
         &dir,
-        &scen,
+        &scen("register.xml"),
         reg_port,
         "u1",
         target,
@@ -84,25 +80,11 @@ fn sipp_registers_and_calls_reach_the_registered_contact() {
         fs.output()
     );
     // One call per user: the INVITE's R-URI is the AOR, lookup() finds the UAS.
-    let mut uas_p = start_sipp_uas(&dir, uas, "u1", Duration::from_secs(60));
     let callees = (0..users).fold(String::from("SEQUENTIAL\n"), |s, i| {
         s + &format!("u{i:04}\n")
     });
     std::fs::write(dir.join("callees.csv"), callees).unwrap();
-    let calls = run_sipp_uac_with(
-        &dir,
-        &repo_root()
-            .join("engine/tests/scen/uac_aor.xml")
-            .display()
-            .to_string(),
-        uac_port,
-        "u1",
-        target,
-        250,
-        users,
-        &["-inf", "callees.csv"],
-    );
-    uas_p.terminate(Duration::from_secs(5));
+    let calls = call_registered(&dir, uas, uac_port, target, users);
     let st = fs.terminate(Duration::from_secs(10));
     assert_eq!(
         (calls.successful_calls, calls.failed_calls),
@@ -165,13 +147,6 @@ fn example_registrar(server: &str) {
         _ => start_ferrosip(&dir, &cfg, &["-n", "2", "-A", &listen, "-A", &dburl], &[]),
     };
     let target: SocketAddr = format!("127.0.0.1:{proxy}").parse().unwrap();
-    let scen = |n: &str| {
-        repo_root()
-            .join("engine/tests/scen")
-            .join(n)
-            .display()
-            .to_string()
-    };
     let reg = run_sipp_uac_with(
         &dir,
         &scen("register_auth.xml"),
@@ -206,25 +181,7 @@ fn example_registrar(server: &str) {
         "{server} wrong password: {}",
         bad.output
     );
-    let mut uas_p = start_sipp_uas_with(
-        &dir,
-        &scen("uas_rr.xml"),
-        uas,
-        "u1",
-        Duration::from_secs(60),
-        &[],
-    );
-    let calls = run_sipp_uac_with(
-        &dir,
-        &scen("uac_aor.xml"),
-        uac_port,
-        "u1",
-        target,
-        100,
-        users,
-        &["-inf", "callees.csv"],
-    );
-    uas_p.terminate(Duration::from_secs(5));
+    let calls = call_registered(&dir, uas, uac_port, target, users);
     server_p.terminate(Duration::from_secs(10));
     assert_eq!(
         (calls.successful_calls, calls.failed_calls),

@@ -18,14 +18,6 @@ fn example_cfg() -> PathBuf {
     repo_root().join("deploy/examples/stateful-proxy.cfg")
 }
 
-fn scen(name: &str) -> String {
-    repo_root()
-        .join("engine/tests/scen")
-        .join(name)
-        .display()
-        .to_string()
-}
-
 /// What one run needs: ports, the defines for the example config.
 struct Setup {
     dir: PathBuf,

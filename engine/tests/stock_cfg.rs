@@ -14,7 +14,6 @@ mod common;
 use common::*;
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -22,14 +21,6 @@ use std::time::Duration;
 static SERIAL: Mutex<()> = Mutex::new(());
 
 const STOCK: &str = "/etc/kamailio/kamailio.cfg";
-
-fn scen(name: &str) -> String {
-    repo_root()
-        .join("engine/tests/scen")
-        .join(name)
-        .display()
-        .to_string()
-}
 
 /// Starts `server` ("ferrosip" or "kamailio") on the stock cfg, listening on UDP `port`.
 fn start(server: &str, dir: &Path, port: u16) -> Proc {
@@ -44,26 +35,12 @@ fn start(server: &str, dir: &Path, port: u16) -> Proc {
             &[],
         );
     }
-    let mut cmd = Command::new("kamailio");
-    cmd.args([
-        "-DD", "-E", "-n", "2", "-m", "64", "-f", STOCK, "-l", &listen, "-Y",
-    ])
-    .arg(&run);
-    let mut kam = Proc::spawn("kamailio", cmd, dir.join("kamailio.log"));
-    let end = std::time::Instant::now() + Duration::from_secs(10);
-    while UdpSocket::bind(("127.0.0.1", port)).is_ok() {
-        assert!(
-            std::time::Instant::now() < end,
-            "kamailio did not start:\n{}",
-            kam.output()
-        );
-        if let Ok(Some(_)) = kam.child.try_wait() {
-            panic!("kamailio exited:\n{}", kam.output());
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    std::thread::sleep(Duration::from_millis(500));
-    kam
+    let args: Vec<String> = ["-n", "2", "-m", "64", "-f", STOCK, "-l", &listen, "-Y"]
+        .map(String::from)
+        .into_iter()
+        .chain([run.display().to_string()])
+        .collect();
+    start_kamailio_args(dir, &args, port)
 }
 
 /// Sends `msg` from a fresh socket and returns the first final response (or the last
@@ -147,25 +124,7 @@ Call-ID: nobody-1@test\r\nCSeq: 1 INVITE\r\nContact: <sip:probe@127.0.0.1:LPORT>
         "{server} unknown user: {r}"
     );
 
-    let mut uas_p = start_sipp_uas_with(
-        &dir,
-        &scen("uas_rr.xml"),
-        uas,
-        "u1",
-        Duration::from_secs(60),
-        &[],
-    );
-    let calls = run_sipp_uac_with(
-        &dir,
-        &scen("uac_aor.xml"),
-        uac_port,
-        "u1",
-        target,
-        100,
-        users,
-        &["-inf", "callees.csv"],
-    );
-    uas_p.terminate(Duration::from_secs(5));
+    let calls = call_registered(&dir, uas, uac_port, target, users);
     let st = srv.terminate(Duration::from_secs(10));
     assert_eq!(
         (calls.successful_calls, calls.failed_calls),

@@ -369,12 +369,19 @@ pub(crate) fn counter_sum(log: &str, name: &str) -> u64 {
 /// UDP port `port`.
 #[allow(dead_code)]
 pub(crate) fn start_kamailio(dir: &Path, cfg: &Path, port: u16, defines: &[String]) -> Proc {
-    let mut cmd = Command::new("kamailio");
-    cmd.args(["-DD", "-E", "-n", "1", "-m", "64", "-f"])
-        .arg(cfg);
+    let mut args: Vec<String> = ["-n", "1", "-m", "64", "-f"].map(String::from).to_vec();
+    args.push(cfg.display().to_string());
     for d in defines {
-        cmd.args(["-A", d]);
+        args.extend(["-A".to_owned(), d.clone()]);
     }
+    start_kamailio_args(dir, &args, port)
+}
+
+/// Starts `kamailio -DD -E <args>` and waits until it holds the UDP port `port`.
+#[allow(dead_code)]
+pub(crate) fn start_kamailio_args(dir: &Path, args: &[String], port: u16) -> Proc {
+    let mut cmd = Command::new("kamailio");
+    cmd.args(["-DD", "-E"]).args(args);
     let mut kam = Proc::spawn("kamailio", cmd, dir.join("kamailio.log"));
     let end = Instant::now() + Duration::from_secs(10);
     while UdpSocket::bind(("127.0.0.1", port)).is_ok() {
@@ -391,4 +398,48 @@ pub(crate) fn start_kamailio(dir: &Path, cfg: &Path, port: u16, defines: &[Strin
     // Let its children finish their init.
     std::thread::sleep(Duration::from_millis(500));
     kam
+}
+
+/// The path of a SIPp scenario of `engine/tests/scen`.
+#[allow(dead_code)]
+pub(crate) fn scen(name: &str) -> String {
+    repo_root()
+        .join("engine/tests/scen")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+/// Calls every AOR of `dir/callees.csv` once (SIPp `uac_aor.xml` from `uac_port`, 100 calls/s)
+/// through the proxy at `target`, which routes them by its location table to a record-routing
+/// SIPp UAS (`uas_rr.xml`) on `uas`, the contact the users registered. Returns the UAC's
+/// result.
+#[allow(dead_code)]
+pub(crate) fn call_registered(
+    dir: &Path,
+    uas: u16,
+    uac_port: u16,
+    target: SocketAddr,
+    calls: u32,
+) -> UacResult {
+    let mut uas_p = start_sipp_uas_with(
+        dir,
+        &scen("uas_rr.xml"),
+        uas,
+        "u1",
+        Duration::from_secs(60),
+        &[],
+    );
+    let r = run_sipp_uac_with(
+        dir,
+        &scen("uac_aor.xml"),
+        uac_port,
+        "u1",
+        target,
+        100,
+        calls,
+        &["-inf", "callees.csv"],
+    );
+    uas_p.terminate(Duration::from_secs(5));
+    r
 }

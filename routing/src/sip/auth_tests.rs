@@ -7,30 +7,19 @@ use std::net::SocketAddr;
 use ferrosip_parser::Proto;
 use md5::{Digest, Md5};
 
-use super::ctx_tests::{test_sockets, SRC};
+use super::ctx_tests::SRC;
 use super::Router;
-use crate::api::{Inbound, Transmit, WorkerEnv};
+use crate::api::{Inbound, Transmit};
 use crate::cfg::Config;
 
 const SECRET: &str = "bench-anchor-secret";
 
 fn router(modules: &str, body: &str) -> Router {
-    let text = format!(
+    let modules = format!(
         "loadmodule \"sl.so\"\nloadmodule \"textops.so\"\nloadmodule \"pv.so\"\n\
-         loadmodule \"auth.so\"\n{modules}modparam(\"auth\", \"secret\", \"{SECRET}\")\n{body}"
+         loadmodule \"auth.so\"\n{modules}modparam(\"auth\", \"secret\", \"{SECRET}\")\n"
     );
-    let cfg = match Config::parse_str("test.cfg", &text, &[]) {
-        Ok(c) => c,
-        Err(e) => panic!("test cfg does not compile: {e}\n{text}"),
-    };
-    Router::new(
-        &cfg,
-        WorkerEnv {
-            worker: 0,
-            workers: 1,
-            sockets: test_sockets(),
-        },
-    )
+    super::tm_tests::net_with(&modules, "test.cfg", body).r
 }
 
 fn handle(r: &mut Router, data: &str) -> Vec<Transmit> {
