@@ -237,6 +237,10 @@ pub struct Location {
     expired: AtomicU64,
     /// The next slot [`Location::purge_next`] visits.
     cursor: AtomicUsize,
+    /// The time the table was made: [`Location::purge_due`] counts from it.
+    born: Instant,
+    /// When the next slot is due for [`Location::purge_due`], in nanoseconds after `born`.
+    next_purge_ns: AtomicU64,
 }
 
 impl Location {
@@ -256,6 +260,8 @@ impl Location {
             full: AtomicU64::new(0),
             expired: AtomicU64::new(0),
             cursor: AtomicUsize::new(0),
+            born: Instant::now(),
+            next_purge_ns: AtomicU64::new(0),
         }
     }
 
@@ -534,6 +540,42 @@ impl Location {
                 self.purge_slot(i, now)
             })
             .sum()
+    }
+
+    /// Purges the slots that are due at `now` so that every slot is visited once per
+    /// `interval` (Kamailio's usrloc `timer_interval`), at most `max` slots per call: callers
+    /// on the message path call it often, and each call does a bounded amount of work (the
+    /// clock is the caller's, as everywhere in this crate). Returns how many bindings were
+    /// removed.
+    pub fn purge_due(&self, now: Instant, interval: Duration, max: usize) -> usize {
+        let slots = self.slots.len() as u64;
+        let step = u64::try_from(interval.as_nanos() / u128::from(slots))
+            .unwrap_or(u64::MAX)
+            .max(1);
+        let at =
+            u64::try_from(now.saturating_duration_since(self.born).as_nanos()).unwrap_or(u64::MAX);
+        let mut removed = 0;
+        for _ in 0..max {
+            let due = self.next_purge_ns.load(Ordering::Relaxed);
+            if due > at {
+                break;
+            }
+            // One caller wins each due slot; a slot left behind (a long idle time) is caught
+            // up at most `max` slots per call.
+            if self
+                .next_purge_ns
+                .compare_exchange(
+                    due,
+                    due.saturating_add(step),
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+            {
+                removed += self.purge_next(1, now);
+            }
+        }
+        removed
     }
 
     /// Purges every slot.

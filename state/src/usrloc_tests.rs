@@ -259,3 +259,32 @@ fn remove_and_incremental_purge_keep_counts_exact() {
         }
     );
 }
+
+#[test]
+fn purge_due_visits_each_slot_once_per_interval() {
+    let ul = Location::new(2, 1 << 20);
+    let t0 = Instant::now();
+    for i in 0..40 {
+        let aor = format!("u{i}");
+        ul.register(
+            &aor,
+            &reg(&aor, 1, vec![nb(&format!("sip:{aor}@h"), 1)]),
+            t0,
+        )
+        .unwrap();
+    }
+    let t = t0 + Duration::from_secs(2);
+    let interval = Duration::from_secs(60);
+    // Four slots, one due every 15 s: right now one slot at most (the first is due at once).
+    let first = ul.purge_due(t, interval, 8);
+    assert!(ul.stats().contacts >= 40 - first);
+    assert_eq!(ul.purge_due(t, interval, 8), 0, "nothing more due yet");
+    // After a whole interval every slot has been visited: all expired bindings are gone.
+    let mut later = t;
+    for _ in 0..4 {
+        later += Duration::from_secs(15);
+        ul.purge_due(later, interval, 8);
+    }
+    assert_eq!(ul.stats().contacts, 0);
+    assert_eq!(ul.stats().expired, 40);
+}

@@ -481,15 +481,16 @@ impl<'m> MsgCtx<'m, '_> {
             Kind::Proxy
         };
         let headers = self.msg.headers();
-        let value = match self.auth.authorized.and_then(|i| headers.get(i)) {
-            Some(h) => Some(h.value),
+        // Each header is parsed once: the first digest one decides.
+        let creds = match self.auth.authorized.and_then(|i| headers.get(i)) {
+            Some(h) => Some(parse_credentials(h.value)),
             None => headers
                 .iter()
                 .filter(|h| h.name == kind.credentials())
-                .map(|h| h.value)
-                .find(|v| !matches!(parse_credentials(v), Err(CredError::NotDigest))),
+                .map(|h| parse_credentials(h.value))
+                .find(|r| !matches!(r, Err(CredError::NotDigest))),
         };
-        let Some(Ok(c)) = value.map(parse_credentials) else {
+        let Some(Ok(c)) = creds else {
             return Value::Null;
         };
         let cow = |c: Cow<'m, str>| Value::Str(c);

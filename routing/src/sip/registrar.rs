@@ -8,6 +8,7 @@
 //! Configuration read (Kamailio names and defaults):
 //! - `modparam("usrloc", ...)`: `db_mode` (only 0, memory, is supported: any other value stops
 //!   the start, as there is no database to write to), `hash_size` (10: 2^10 slots),
+//!   `timer_interval` (60 s),
 //!   `use_domain` (0: the AOR is the user part only); the memory bound is a quarter of `-m`;
 //! - `modparam("registrar", ...)`: `default_expires` (3600), `min_expires` (60),
 //!   `max_expires` (0: none), `max_contacts` (0: no limit), `default_q` (-1: unset, ranked as
@@ -34,8 +35,8 @@
 //! answered already and sends nothing more.
 //!
 //! Expired bindings disappear from lookups at once; their memory is reclaimed by a sweep
-//! that visits one slot of the table per `save()`, and by a full sweep before the table
-//! would refuse an update.
+//! that visits every slot once per usrloc `timer_interval` (60 s), driven by `save()` calls,
+//! and by a full sweep before the table would refuse an update.
 //!
 //! Not supported: GRUU, RFC 5626 outbound flow tokens, `received_avp` (nathelper), a
 //! database (`db_mode` > 0).
@@ -83,6 +84,9 @@ pub(crate) struct Registrar {
     /// `path_use_received`: a `received` parameter of the first Path URI is the address to
     /// send to.
     path_use_received: bool,
+    /// usrloc `timer_interval`: every slot of the table is swept for expired bindings once
+    /// per this interval.
+    timer_interval: std::time::Duration,
 }
 
 fn param_int(cfg: &Config, module: &str, name: &str) -> Option<i64> {
@@ -139,6 +143,9 @@ impl Registrar {
             path_mode: param_u32(cfg, "registrar", "path_mode", 2).min(2),
             path_use_received: param_int(cfg, "registrar", "path_use_received")
                 .is_some_and(|v| v != 0),
+            timer_interval: std::time::Duration::from_secs(u64::from(
+                param_u32(cfg, "usrloc", "timer_interval", 60).max(1),
+            )),
         }))
     }
 
@@ -314,7 +321,7 @@ impl MsgCtx<'_, '_> {
             return -1;
         }
         let now = self.now;
-        reg.table.purge_next(1, now);
+        reg.table.purge_due(now, reg.timer_interval, 4);
         let answer = flags & SAVE_NO_REPLY == 0;
         let request = match self.register_request(reg, uri, flags) {
             Ok(r) => r,
