@@ -48,14 +48,32 @@ pub(crate) struct TxExt {
     pub(crate) reply_no_connect: bool,
     /// Branches only on an open connection.
     pub(crate) forward_no_connect: bool,
-    /// Branch flags of each client transaction, by branch index.
-    pub(crate) bflags: [u64; MAX_BRANCHES],
+    /// Branch flags of each client transaction, by branch index; allocated when a branch
+    /// first has one (most transactions never do, and each keeps this for its lifetime).
+    pub(crate) bflags: Option<Box<[u64; MAX_BRANCHES]>>,
     /// acc: the module is loaded (final replies are remembered for it).
     pub(crate) acc_on: bool,
     /// acc: what the request route asked to account.
     pub(crate) acc: Option<Box<super::acc::AccPending>>,
     /// acc: the final reply, when it went upstream before the request route ended.
     pub(crate) final_reply: Option<Box<super::acc::FinalReply>>,
+}
+
+impl TxExt {
+    /// The flags of branch `i` (0 when none was set).
+    pub(crate) fn bflag(&self, i: usize) -> Option<u64> {
+        (i < MAX_BRANCHES).then(|| self.bflags.as_ref().map_or(0, |b| b[i]))
+    }
+
+    /// The flags of branch `i`, to change them (allocates the table on first use).
+    pub(crate) fn bflag_mut(&mut self, i: usize) -> Option<&mut u64> {
+        if i >= MAX_BRANCHES {
+            return None;
+        }
+        self.bflags
+            .get_or_insert_with(|| Box::new([0; MAX_BRANCHES]))
+            .get_mut(i)
+    }
 }
 
 impl XMsg {
@@ -68,8 +86,8 @@ impl XMsg {
             forward_no_connect: ext.forward_no_connect,
             ..Self::default()
         };
-        if let Some(b) = best.and_then(|b| ext.bflags.get(usize::from(b))) {
-            x.bflags[0] = *b;
+        if let Some(b) = best.and_then(|b| ext.bflag(usize::from(b))) {
+            x.bflags[0] = b;
         }
         x
     }
@@ -125,8 +143,11 @@ impl MsgCtx<'_, '_> {
     /// that branch's flags.
     pub(crate) fn x_branch_added(&mut self, hs: ferrosip_state::TxHandle, idx: usize) {
         let flags = self.x.bflags.get(self.x.relay_pos).copied().unwrap_or(0);
-        if let Some(slot) = self.tm.server(hs).and_then(|s| s.ext.bflags.get_mut(idx)) {
-            *slot = flags;
+        let Some(s) = self.tm.server(hs) else { return };
+        if flags != 0 || s.ext.bflags.is_some() {
+            if let Some(slot) = s.ext.bflag_mut(idx) {
+                *slot = flags;
+            }
         }
     }
 
@@ -154,7 +175,7 @@ impl MsgCtx<'_, '_> {
             };
             let (parent, idx) = (c.parent, usize::from(c.idx));
             let i = given.unwrap_or(idx);
-            match self.tm.server(parent).and_then(|s| s.ext.bflags.get_mut(i)) {
+            match self.tm.server(parent).and_then(|s| s.ext.bflag_mut(i)) {
                 Some(s) => s,
                 None => return -1,
             }
