@@ -215,6 +215,19 @@ fn kamcmd_and_jsonrpc_read_real_figures() {
     .unwrap_or_else(|| fifo_rpc(&run, &dir, 2, "stats.get_statistics", "\"rcv_requests\""));
     assert_eq!(stat(&v).as_deref(), Some("core:rcv_requests = 4"), "{v}");
     assert_eq!(v["jsonrpc"], "2.0");
+    // kex's per-method and sl's per-code statistics, published with the totals.
+    let v = fifo_rpc(
+        &run,
+        &dir,
+        5,
+        "stats.get_statistics",
+        "\"rcv_requests_options\", \"sl:200_replies\"",
+    );
+    assert_eq!(
+        v["result"],
+        serde_json::json!(["core:rcv_requests_options = 3", "sl:200_replies = 4"]),
+        "{v}"
+    );
     let v = fifo_rpc(&run, &dir, 3, "ul.lookup", "\"location\", \"alice\"");
     assert_eq!(
         v["result"]["Contacts"][0]["Contact"]["Address"],

@@ -7,7 +7,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::sip::Router;
+use crate::sip::{Router, RX_CLASSES, RX_METHODS, RX_REPLY_METHODS, SL_CODES};
 
 /// The figures one worker publishes, by index into [`WorkerSlot`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,8 +25,6 @@ pub enum Fig {
     FwdRequests,
     /// `Stats::fwd_replies`.
     FwdReplies,
-    /// `Stats::local_replies` (sl).
-    SlReplies,
     /// `Stats::dropped_replies`.
     DropReplies,
     /// `Stats::drops`.
@@ -75,6 +73,12 @@ pub enum Fig {
     DlgExpired,
     /// Live dialogs (a gauge).
     DlgLive,
+    /// `Stats::rx_other_methods`.
+    RxOtherMethods,
+    /// `Stats::sl_failures`.
+    SlFailures,
+    /// `Stats::sl_err_replies`.
+    SlErrReplies,
     /// Messages the worker handled (its event loop's count).
     Handled,
 }
@@ -82,10 +86,47 @@ pub enum Fig {
 /// Number of [`Fig`] values.
 pub const FIGS: usize = Fig::Handled as usize + 1;
 
+/// The per-method and per-code figures (arrays of [`crate::sip::Stats`]), stored in a
+/// worker's slot after the [`Fig`] ones.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Detail {
+    /// `Stats::rx_methods[i]` (`core:rcv_requests_<method>`).
+    RxMethod(usize),
+    /// `Stats::rx_classes[i]` (`core:rcv_replies_<class>`).
+    RxClass(usize),
+    /// `Stats::rx_reply_methods[m][class]` (`core:rcv_replies_<class + 1>xx_<method>`).
+    RxReplyMethod(usize, usize),
+    /// `Stats::sl_codes[i]` (`sl:<code>_replies`).
+    SlCode(usize),
+}
+
+const RX_METHOD_AT: usize = FIGS;
+const RX_CLASS_AT: usize = RX_METHOD_AT + RX_METHODS.len();
+const RX_REPLY_METHOD_AT: usize = RX_CLASS_AT + RX_CLASSES.len();
+const SL_CODE_AT: usize = RX_REPLY_METHOD_AT + 6 * RX_REPLY_METHODS.len();
+/// Number of figures in a worker slot: the [`Fig`] ones, then the [`Detail`] ones.
+const SLOT_FIGS: usize = SL_CODE_AT + SL_CODES.len();
+
+impl Detail {
+    /// The figure's index in a worker slot; `None` when out of range.
+    fn index(self) -> Option<usize> {
+        let (at, i, n) = match self {
+            Self::RxMethod(i) => (RX_METHOD_AT, i, RX_METHODS.len()),
+            Self::RxClass(i) => (RX_CLASS_AT, i, RX_CLASSES.len()),
+            Self::RxReplyMethod(m, c) if c < 6 => {
+                (RX_REPLY_METHOD_AT, m * 6 + c, 6 * RX_REPLY_METHODS.len())
+            }
+            Self::RxReplyMethod(..) => return None,
+            Self::SlCode(i) => (SL_CODE_AT, i, SL_CODES.len()),
+        };
+        (i < n).then_some(at + i)
+    }
+}
+
 /// One worker's published figures and its thread id.
 #[derive(Debug)]
 pub struct WorkerSlot {
-    vals: [AtomicU64; FIGS],
+    vals: [AtomicU64; SLOT_FIGS],
     tid: AtomicU64,
 }
 
@@ -147,8 +188,25 @@ impl WorkerBoard {
 
     /// One figure summed over the workers.
     pub fn sum(&self, f: Fig) -> u64 {
-        (0..self.slots.len())
-            .map(|w| self.get(w, f))
+        self.sum_at(f as usize)
+    }
+
+    /// Stores one per-method or per-code figure of worker `w` (ignored when out of range).
+    pub fn set_detail(&self, w: usize, d: Detail, v: u64) {
+        if let (Some(s), Some(i)) = (self.slots.get(w), d.index()) {
+            s.vals[i].store(v, Ordering::Relaxed);
+        }
+    }
+
+    /// One per-method or per-code figure summed over the workers (0 when out of range).
+    pub fn sum_detail(&self, d: Detail) -> u64 {
+        d.index().map_or(0, |i| self.sum_at(i))
+    }
+
+    fn sum_at(&self, i: usize) -> u64 {
+        self.slots
+            .iter()
+            .map(|s| s.vals[i].load(Ordering::Relaxed))
             .fold(0, u64::wrapping_add)
     }
 
@@ -164,7 +222,6 @@ impl WorkerBoard {
             (Fig::BadReplies, s.bad_replies),
             (Fig::FwdRequests, s.fwd_requests),
             (Fig::FwdReplies, s.fwd_replies),
-            (Fig::SlReplies, s.local_replies),
             (Fig::DropReplies, s.dropped_replies),
             (Fig::Drops, s.drops),
             (Fig::SendErrors, s.send_errors),
@@ -189,10 +246,25 @@ impl WorkerBoard {
             (Fig::DlgFailed, d.failed),
             (Fig::DlgExpired, d.expired),
             (Fig::DlgLive, router.live_dialogs() as u64),
+            (Fig::RxOtherMethods, s.rx_other_methods),
+            (Fig::SlFailures, s.sl_failures),
+            (Fig::SlErrReplies, s.sl_err_replies),
             (Fig::Handled, handled),
         ];
+        let Some(slot) = self.slots.get(w) else {
+            return;
+        };
         for (f, v) in figs {
-            self.set(w, f, v);
+            slot.vals[f as usize].store(v, Ordering::Relaxed);
+        }
+        let detail = s
+            .rx_methods
+            .iter()
+            .chain(&s.rx_classes)
+            .chain(s.rx_reply_methods.iter().flatten())
+            .chain(&s.sl_codes);
+        for (a, v) in slot.vals[RX_METHOD_AT..].iter().zip(detail) {
+            a.store(*v, Ordering::Relaxed);
         }
     }
 }
@@ -212,5 +284,13 @@ mod tests {
         b.set_tid(1, 42);
         assert_eq!(b.tid(1), 42);
         assert_eq!(b.workers(), 3);
+        b.set_detail(0, Detail::RxReplyMethod(7, 5), 4);
+        b.set_detail(1, Detail::RxReplyMethod(7, 5), 1);
+        b.set_detail(1, Detail::RxReplyMethod(0, 6), 9);
+        b.set_detail(1, Detail::SlCode(SL_CODES.len()), 9);
+        assert_eq!(b.sum_detail(Detail::RxReplyMethod(7, 5)), 5);
+        assert_eq!(b.sum_detail(Detail::SlCode(0)), 0);
+        assert_eq!(b.sum_detail(Detail::RxMethod(RX_METHODS.len())), 0);
+        assert_eq!(b.sum(Fig::Handled), 0);
     }
 }

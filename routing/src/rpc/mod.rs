@@ -21,7 +21,7 @@ mod board;
 mod cmds;
 mod stats;
 
-pub use board::{Fig, WorkerBoard, WorkerSlot, FIGS};
+pub use board::{Detail, Fig, WorkerBoard, WorkerSlot, FIGS};
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;

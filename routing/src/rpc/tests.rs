@@ -281,3 +281,205 @@ fn script_counters_are_counters_and_statistics() {
         .unwrap();
     assert_eq!(member(&all, "hits"), &RpcValue::Int(0));
 }
+
+const COUNT_CFG: &str = r#"
+loadmodule "sl.so"
+loadmodule "kex.so"
+loadmodule "textops.so"
+loadmodule "counters.so"
+request_route {
+    if (is_method("OPTIONS")) { sl_send_reply("200", "OK"); exit; }
+    if (is_method("ACK")) { sl_send_reply("200", "OK"); exit; }
+    if (is_method("REGISTER")) { sl_send_reply("401", "Unauthorized"); exit; }
+    if (is_method("MESSAGE")) { sl_send_reply("202", "Accepted"); exit; }
+    if (is_method("INVITE")) {
+        sl_send_reply("180", "Ringing");
+        sl_send_reply("486", "Busy Here");
+        exit;
+    }
+    sl_reply_error();
+}
+"#;
+
+fn sip_request(method: &str, n: u32) -> String {
+    format!(
+        "{method} sip:bob@127.0.0.1 SIP/2.0\r\n\
+         Via: SIP/2.0/UDP 192.0.2.7:5062;branch=z9hG4bKcnt{n}\r\n\
+         From: <sip:alice@example.com>;tag=f{n}\r\n\
+         To: <sip:bob@example.com>\r\n\
+         Call-ID: cnt-{n}@test\r\n\
+         CSeq: 1 {method}\r\n\
+         Max-Forwards: 70\r\n\
+         Content-Length: 0\r\n\r\n"
+    )
+}
+
+fn sip_response(code: u16, method: &str, n: u32) -> String {
+    format!(
+        "SIP/2.0 {code} Whatever\r\n\
+         Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKours{n}\r\n\
+         Via: SIP/2.0/UDP 192.0.2.7:5062;branch=z9hG4bKcnt{n}\r\n\
+         From: <sip:alice@example.com>;tag=f{n}\r\n\
+         To: <sip:bob@example.com>;tag=t{n}\r\n\
+         Call-ID: cnt-{n}@test\r\n\
+         CSeq: 1 {method}\r\n\
+         Content-Length: 0\r\n\r\n"
+    )
+}
+
+/// Sends `msgs` through a router of `e`'s process and publishes its counters as worker 0.
+fn route_and_publish(e: &RpcEnv, cfg_text: &str, msgs: &[String]) {
+    let cfg = Config::parse_str("t.cfg", cfg_text, &[]).expect("cfg");
+    let sockets = vec![LocalSocket {
+        proto: ferrosip_parser::Proto::Udp,
+        addr: "127.0.0.1:5060".parse().unwrap(),
+        advertise: None,
+    }];
+    let env = crate::api::WorkerEnv {
+        worker: 0,
+        workers: 1,
+        sockets,
+    };
+    let mut r = crate::sip::Router::with_process(&cfg, env, e.process.clone());
+    let mut out = Vec::new();
+    for m in msgs {
+        let inb = crate::api::Inbound {
+            data: m.as_bytes(),
+            src: "192.0.2.7:5062".parse().unwrap(),
+            local: 0,
+            proto: ferrosip_parser::Proto::Udp,
+            conn: None,
+        };
+        r.handle(&inb, &mut out);
+    }
+    e.board.publish(0, &r, msgs.len() as u64);
+}
+
+fn get_stats(e: &RpcEnv, names: &[&str]) -> Vec<String> {
+    let args: Vec<RpcValue> = names.iter().map(|n| RpcValue::str(*n)).collect();
+    strs(&e.call("stats.get_statistics", &args).unwrap())
+}
+
+#[test]
+fn per_method_and_per_code_statistics_count_routed_messages() {
+    let e = env_with(COUNT_CFG);
+    let msgs = vec![
+        sip_request("OPTIONS", 1),
+        sip_request("OPTIONS", 2),
+        sip_request("INVITE", 3),
+        sip_request("ACK", 3),
+        sip_request("REGISTER", 4),
+        sip_request("MESSAGE", 5),
+        sip_request("FOO", 6),
+        sip_response(180, "INVITE", 3),
+        sip_response(183, "INVITE", 3),
+        sip_response(486, "INVITE", 3),
+        sip_response(200, "BYE", 7),
+        sip_response(401, "REGISTER", 4),
+        sip_response(603, "OPTIONS", 1),
+    ];
+    route_and_publish(&e, COUNT_CFG, &msgs);
+    let core = [
+        "rcv_requests = 7",
+        "rcv_requests_options = 2",
+        "rcv_requests_invite = 1",
+        "rcv_requests_ack = 1",
+        "rcv_requests_register = 1",
+        "rcv_requests_message = 1",
+        "rcv_requests_bye = 0",
+        "unsupported_methods = 1",
+        "rcv_replies = 6",
+        "rcv_replies_1xx = 2",
+        "rcv_replies_18x = 2",
+        "rcv_replies_2xx = 1",
+        "rcv_replies_4xx = 2",
+        "rcv_replies_401 = 1",
+        "rcv_replies_486 = 1",
+        "rcv_replies_404 = 0",
+        "rcv_replies_6xx = 1",
+        "rcv_replies_1xx_invite = 2",
+        "rcv_replies_4xx_invite = 1",
+        "rcv_replies_2xx_bye = 1",
+        "rcv_replies_4xx_reg = 1",
+        "rcv_replies_6xx_refer = 0",
+    ];
+    let sl = [
+        "1xx_replies = 1",
+        "200_replies = 2",
+        "202_replies = 1",
+        "2xx_replies = 0",
+        "401_replies = 1",
+        "4xx_replies = 1",
+        "500_replies = 1",
+        "sent_replies = 7",
+        "sent_err_replies = 1",
+        "failures = 1",
+        "received_ACKs = 0",
+    ];
+    let expected: Vec<String> = core
+        .iter()
+        .map(|l| format!("core:{l}"))
+        .chain(sl.iter().map(|l| format!("sl:{l}")))
+        .collect();
+    let names: Vec<&str> = expected
+        .iter()
+        .map(|l| l.split_once(':').unwrap().1.split(' ').next().unwrap())
+        .collect();
+    assert_eq!(get_stats(&e, &names), expected);
+    // Listed by group, in Kamailio's order, and reset like the totals.
+    let g = get_stats(&e, &["sl:"]);
+    assert_eq!(g[0], "sl:1xx_replies = 1");
+    assert!(g.iter().any(|l| l == "sl:483_replies = 0"));
+    let all = get_stats(&e, &["all"]);
+    assert!(all.iter().any(|l| l == "core:rcv_replies_2xx_update = 0"));
+    e.call(
+        "stats.reset_statistics",
+        &[RpcValue::str("rcv_requests_options")],
+    )
+    .unwrap();
+    assert_eq!(
+        get_stats(&e, &["core:rcv_requests_options"]),
+        vec!["core:rcv_requests_options = 0"]
+    );
+    let v = e
+        .call(
+            "cnt.get",
+            &[RpcValue::str("sl"), RpcValue::str("200_replies")],
+        )
+        .unwrap();
+    assert_eq!(v, RpcValue::Int(2));
+}
+
+#[test]
+fn per_method_and_per_code_names_match_their_figures() {
+    use crate::sip::{RX_CLASSES, RX_METHODS, RX_REPLY_METHODS, SL_CODES};
+    let e = env_with(COUNT_CFG);
+    let mut want = Vec::new();
+    let mut n = 1u64;
+    let mut put = |d: Detail, name: String| {
+        e.board.set_detail(1, d, n);
+        want.push(format!("{name} = {n}"));
+        n += 1;
+    };
+    for (i, m) in RX_METHODS.iter().enumerate() {
+        put(Detail::RxMethod(i), format!("core:rcv_requests_{m}"));
+    }
+    for (i, c) in RX_CLASSES.iter().enumerate() {
+        put(Detail::RxClass(i), format!("core:rcv_replies_{c}"));
+    }
+    for (i, m) in RX_REPLY_METHODS.iter().enumerate() {
+        for k in 0..6 {
+            let name = format!("core:rcv_replies_{}xx_{m}", k + 1);
+            put(Detail::RxReplyMethod(i, k), name);
+        }
+    }
+    for (i, c) in SL_CODES.iter().enumerate() {
+        put(Detail::SlCode(i), format!("sl:{c}_replies"));
+    }
+    let names: Vec<String> = want
+        .iter()
+        .map(|l| l.split(' ').next().unwrap().to_string())
+        .collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    assert_eq!(get_stats(&e, &names), want);
+}

@@ -462,6 +462,7 @@ impl<'m, 'r> MsgCtx<'m, 'r> {
     /// when there is nothing to reply to (a response, an ACK) or the code is invalid.
     pub(crate) fn send_reply(&mut self, code: u16, reason: &[u8], extra: &[u8]) -> i32 {
         let Some((data, via)) = self.reply_bytes(code, reason, extra) else {
+            self.stats.sl_failures += 1;
             return -1;
         };
         let (proto, mut dst, conn) = reply_destination(via.as_ref(), &self.inb);
@@ -477,6 +478,7 @@ impl<'m, 'r> MsgCtx<'m, 'r> {
             data,
         });
         self.stats.local_replies += 1;
+        self.stats.count_sl_reply(code);
         1
     }
 
@@ -576,7 +578,11 @@ impl<'m, 'r> MsgCtx<'m, 'r> {
         let (code, reason) = self
             .last_error
             .map_or((500, "Server Internal Error"), |f| (f.status(), f.reason()));
-        self.send_reply(code, reason.as_bytes(), b"")
+        let r = self.send_reply(code, reason.as_bytes(), b"");
+        if r > 0 {
+            self.stats.sl_err_replies += 1;
+        }
+        r
     }
 
     pub(crate) fn fail(&mut self, f: Failure) -> i32 {

@@ -69,7 +69,7 @@ pub use dialog::ProfileBoard;
 pub(crate) use htable::unix_now;
 pub use process::ProcessState;
 pub use router::Router;
-pub use stats::Stats;
+pub use stats::{Stats, RX_CLASSES, RX_METHODS, RX_REPLY_METHODS, SL_CODES};
 pub use tm::TmStats;
 
 #[cfg(test)]

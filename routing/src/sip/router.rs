@@ -414,12 +414,14 @@ impl Router {
         let is_request = msg.is_request();
         if is_request {
             stats.rx_requests += 1;
+            stats.count_request(msg.method());
         } else {
             stats.rx_replies += 1;
             if !msg.version().is_sip_2_0() {
                 stats.bad_replies += 1;
                 return;
             }
+            stats.count_reply(msg.status().unwrap_or(0), msg.cseq().map(|c| c.method));
         }
         let inb = *inb;
         let mut ctx = MsgCtx {
@@ -889,4 +891,5 @@ fn reject_unparsed(
     });
     stats.bad_requests += 1;
     stats.local_replies += 1;
+    stats.count_sl_reply(spec.code);
 }
