@@ -72,13 +72,7 @@ fn sipp_registers_and_calls_reach_the_registered_contact() {
         users,
         &["-inf", "users.csv"],
     );
-    assert_eq!(
-        (reg.successful_calls, reg.failed_calls),
-        (u64::from(users), 0),
-        "REGISTERs: {}\n{}",
-        reg.output,
-        fs.output()
-    );
+    assert_all_completed(&reg, users, "REGISTERs", &fs);
     // One call per user: the INVITE's R-URI is the AOR, lookup() finds the UAS.
     let callees = (0..users).fold(String::from("SEQUENTIAL\n"), |s, i| {
         s + &format!("u{i:04}\n")
@@ -86,13 +80,7 @@ fn sipp_registers_and_calls_reach_the_registered_contact() {
     std::fs::write(dir.join("callees.csv"), callees).unwrap();
     let calls = call_registered(&dir, uas, uac_port, target, users);
     let st = fs.terminate(Duration::from_secs(10));
-    assert_eq!(
-        (calls.successful_calls, calls.failed_calls),
-        (u64::from(users), 0),
-        "calls: {}\n{}",
-        calls.output,
-        fs.output()
-    );
+    assert_all_completed(&calls, users, "calls", &fs);
     assert!(st.is_some_and(|s| s.success()), "{}", fs.output());
 }
 
@@ -157,13 +145,7 @@ fn example_registrar(server: &str) {
         users,
         &["-inf", "users.csv"],
     );
-    assert_eq!(
-        (reg.successful_calls, reg.failed_calls),
-        (u64::from(users), 0),
-        "{server} REGISTERs: {}\n{}",
-        reg.output,
-        server_p.output()
-    );
+    assert_all_completed(&reg, users, &format!("{server} REGISTERs"), &server_p);
     // A wrong password: challenged again instead of a 200, so the call fails.
     let bad = run_sipp_uac_with(
         &dir,
@@ -183,13 +165,7 @@ fn example_registrar(server: &str) {
     );
     let calls = call_registered(&dir, uas, uac_port, target, users);
     server_p.terminate(Duration::from_secs(10));
-    assert_eq!(
-        (calls.successful_calls, calls.failed_calls),
-        (u64::from(users), 0),
-        "{server} calls: {}\n{}",
-        calls.output,
-        server_p.output()
-    );
+    assert_all_completed(&calls, users, &format!("{server} calls"), &server_p);
 }
 
 #[test]

@@ -301,6 +301,19 @@ pub(crate) fn run_sipp_uac_with(
     }
 }
 
+/// Asserts that a SIPp run completed all `n` calls with none failed; the message names
+/// `what` and carries SIPp's and the server's output.
+#[allow(dead_code)]
+pub(crate) fn assert_all_completed(r: &UacResult, n: u32, what: &str, server: &Proc) {
+    assert_eq!(
+        (r.successful_calls, r.failed_calls),
+        (u64::from(n), 0),
+        "{what}: {}\n{}",
+        r.output,
+        server.output()
+    );
+}
+
 /// SuccessfulCall(C) and FailedCall(C) from the last row of a SIPp stat CSV.
 fn last_stat_counts(csv: &str) -> (u64, u64) {
     let mut lines = csv.lines();
