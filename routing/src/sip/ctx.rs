@@ -304,6 +304,14 @@ pub(crate) fn val_str<'v>(v: &'v Value<'_>) -> Option<Cow<'v, str>> {
     }
 }
 
+/// The bit of a message or branch flag argument (0..=63, Kamailio's flag numbers), `None`
+/// for anything else.
+pub(crate) fn flag_bit(v: Option<&Value<'_>>) -> Option<u64> {
+    v.and_then(val_int)
+        .filter(|n| (0..64).contains(n))
+        .map(|n| 1u64 << n)
+}
+
 /// A Value as an integer (numeric strings converted, as Kamailio does for `"483"`).
 pub(crate) fn val_int(v: &Value<'_>) -> Option<i64> {
     match v {
@@ -984,14 +992,9 @@ impl<'m, 'r> MsgCtx<'m, 'r> {
     }
 
     fn flag(&mut self, f: Builtin, args: &[Value<'_>]) -> i32 {
-        let Some(n) = args
-            .first()
-            .and_then(val_int)
-            .filter(|n| (0..64).contains(n))
-        else {
+        let Some(bit) = flag_bit(args.first()) else {
             return -1;
         };
-        let bit = 1u64 << n;
         match f {
             Builtin::SetFlag => self.flags |= bit,
             Builtin::ResetFlag => self.flags &= !bit,

@@ -153,14 +153,9 @@ impl MsgCtx<'_, '_> {
 
     /// `setbflag` / `isbflagset` / `resetbflag`.
     fn bflag(&mut self, f: Builtin, args: &[crate::names::Value<'_>]) -> i32 {
-        let Some(n) = args
-            .first()
-            .and_then(val_int)
-            .filter(|n| (0..64).contains(n))
-        else {
+        let Some(bit) = super::ctx::flag_bit(args.first()) else {
             return -1;
         };
-        let bit = 1u64 << n;
         let given = match args.get(1) {
             None => None,
             Some(v) => match val_int(v).and_then(|i| usize::try_from(i).ok()) {
