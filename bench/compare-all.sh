@@ -34,6 +34,8 @@
 # TOTAL_LIMIT (no new step starts after it; unmeasured cells then say so).
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=bench/lib.sh
+. "$HERE/lib.sh"
 ROOT=$(cd "$HERE/.." && pwd)
 ANCHOR=$(cd "${ANCHOR:-$ROOT/../shared/bench-anchor}" 2>/dev/null && pwd) || { echo "bench-anchor not found (set ANCHOR)" >&2; exit 1; }
 CONFIGS=${CONFIGS:-"stateless stateful registrar_auth_ht"}
@@ -75,16 +77,6 @@ wait_free() { local i; for i in $(seq 100); do port_up "$1" || return 0; sleep 0
 
 # ---- processes: only PIDs started here, TERM then KILL after 5 s ----
 SPID=""; SCHILD=""; UPID=""
-stop_pid() {
-	local p=$1 i
-	[ -z "$p" ] && return 0
-	kill -0 "$p" 2>/dev/null || { wait "$p" 2>/dev/null; return 0; }
-	kill -TERM "$p" 2>/dev/null
-	for i in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-	kill -0 "$p" 2>/dev/null && kill -KILL "$p" 2>/dev/null
-	wait "$p" 2>/dev/null
-	return 0
-}
 stop_server() {
 	local c
 	stop_pid "$SPID"
@@ -95,13 +87,6 @@ stop_server() {
 cleanup() { stop_pid "$UPID"; UPID=""; stop_server; }
 trap cleanup EXIT
 trap 'cleanup; exit 130' INT TERM
-
-# CPU nanoseconds of a process and its direct children, all threads (schedstat).
-cpu_ns() {
-	local p=$1 all c
-	all="$p $(ps -o pid= --ppid "$p" 2>/dev/null | tr '\n' ' ')"
-	for c in $all; do cat /proc/"$c"/task/*/schedstat 2>/dev/null; done | awk '{s+=$1} END{printf "%d\n", s}'
-}
 
 cfg_file() { echo "$ANCHOR/cfg/$1.cfg"; }
 is_reg() { case $1 in registrar*) return 0 ;; *) return 1 ;; esac; }

@@ -18,6 +18,8 @@
 # bounded by sipp -m, -timeout and timeout(1).
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=bench/lib.sh
+. "$HERE/lib.sh"
 ROOT=$(cd "$HERE/.." && pwd)
 ANCHOR=${ANCHOR:-$ROOT/../shared/bench-anchor}
 MODE=${MODE:-stateless}
@@ -50,25 +52,9 @@ free_port() { python3 -c 'import socket;s=socket.socket(socket.AF_INET,socket.SO
 PPORT=$(free_port); UPORT=$(free_port); CPORT=$(free_port)
 
 PIDS=()
-stop_pid() {
-	local p=$1 i
-	kill -0 "$p" 2>/dev/null || return 0
-	kill -TERM "$p" 2>/dev/null
-	for i in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-	kill -0 "$p" 2>/dev/null && kill -KILL "$p" 2>/dev/null
-	wait "$p" 2>/dev/null
-	return 0
-}
 cleanup() { local p; for p in "${PIDS[@]}"; do stop_pid "$p"; done; PIDS=(); }
 trap cleanup EXIT
 trap 'cleanup; exit 130' INT TERM
-
-# CPU nanoseconds of a process and its direct children, all threads (schedstat: ns resolution).
-cpu_ns() {
-	local p=$1 all c
-	all="$p $(ps -o pid= --ppid "$p" 2>/dev/null | tr '\n' ' ')"
-	for c in $all; do cat /proc/"$c"/task/*/schedstat 2>/dev/null; done | awk '{s+=$1} END{printf "%d\n", s}'
-}
 
 wait_port() { local i; for i in $(seq 100); do ss -Hlun "sport = :$1" | grep -q . && return 0; sleep 0.1; done; return 1; }
 
