@@ -41,7 +41,9 @@ pub(crate) struct Cli {
     /// Shared memory in MB: bounds shared tables (location, dispatcher, blocklist).
     #[arg(short = 'm', value_name = "MB")]
     pub(crate) shm_mb: Option<u32>,
-    /// Private memory per worker in MB: bounds each worker's arena and tables.
+    /// Private memory per worker in MB (Kamailio's per-process pkg memory; default 8, and 0
+    /// means the default, as in Kamailio): bounds the sum of each worker's TCP receive
+    /// buffers (partial messages); input past it closes its connection.
     #[arg(short = 'M', value_name = "MB")]
     pub(crate) pkg_mb: Option<u32>,
     /// Check the configuration file and exit.
@@ -169,5 +171,16 @@ mod tests {
         assert_eq!(err.exit_code(), 2);
         let err = Cli::try_parse_from(["ferrosip", "-n", "0"]).unwrap_err();
         assert_eq!(err.exit_code(), 2);
+    }
+
+    #[test]
+    fn pkg_memory_flag() {
+        // Kamailio takes `-M 0` as its default size; so does the config (CoreParams).
+        let cli = Cli::try_parse_from(["ferrosip", "-M", "0"]).unwrap();
+        assert_eq!(cli.pkg_mb, Some(0));
+        for bad in ["x", "1.5", "-1"] {
+            let err = Cli::try_parse_from(["ferrosip", "-M", bad]).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "-M {bad}");
+        }
     }
 }

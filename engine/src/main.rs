@@ -59,6 +59,11 @@ fn main() -> ExitCode {
     if let Some(m) = cli.shm_mb {
         cfg.core.shm_mem = Some(m);
     }
+    // -M (MiB, Kamailio's private memory per process; 0 means its default) bounds each
+    // worker's TCP receive buffers.
+    if let Some(m) = cli.pkg_mb {
+        cfg.core.pkg_mem = Some(m);
+    }
     let plan = match listen::plan(&cli, &cfg) {
         Ok(p) => p,
         Err(e) => {

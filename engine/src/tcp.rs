@@ -1,7 +1,20 @@
 //! SIP over TCP (RFC 3261 §18): per-worker listeners and non-blocking connections on the
 //! worker's epoll set, Content-Length framing (§18.3), bounded header size, message size, write
-//! queue and connection count, idle timeout, and connection reuse for sends (§18.2.2: responses
-//! go back on the connection the request came on).
+//! queues, receive buffers and connection count, idle timeout, and connection reuse for sends
+//! (§18.2.2: responses go back on the connection the request came on).
+//!
+//! A worker's buffer memory is bounded as a whole ([`BufBudget`]), with Kamailio's knobs:
+//! - `tcp_conn_wq_max` (bytes queued for writing on one connection, default 32 KiB): a write
+//!   that would queue more closes the connection ("too slow", as Kamailio says) and counts the
+//!   message as dropped;
+//! - `tcp_wq_max` (bytes queued for writing in the process, default 10 MiB), shared out evenly
+//!   over the workers: a write that would take the worker's total over its share is refused
+//!   and counted, the connection stays (the slow peer is caught by the per-connection bound);
+//! - `-M` (Kamailio's private memory per process, default 8 MiB): the sum of the worker's
+//!   receive buffers (partial messages waiting for their end). Input that would take it over
+//!   closes the connection it came on, as for an oversized message.
+//!
+//! Every bound hit is logged at info level with the peer's address.
 //!
 //! A connection lives on the worker that accepted or opened it. A send for a peer whose
 //! connection another worker owns crosses the mesh once ([`CoreMsg::StreamSend`]); the
@@ -27,10 +40,6 @@ pub(crate) const MAX_HEADER: usize = 16 * 1024;
 
 /// Largest whole message (headers and body) accepted on a stream.
 pub(crate) const MAX_MESSAGE: usize = 64 * 1024;
-
-/// Bytes queued for writing on one connection before further messages to it are dropped
-/// (and counted): a peer that stops reading must not make us buffer without bound.
-pub(crate) const MAX_WRITE_QUEUE: usize = 4 << 20;
 
 /// Bytes read per `read(2)`.
 const READ_CHUNK: usize = 64 * 1024;
@@ -69,7 +78,10 @@ struct Conn {
     id: u64,
     peer: SocketAddr,
     local: usize,
+    /// The start of a message whose end has not arrived (empty between messages).
     rbuf: Vec<u8>,
+    /// Bytes waiting for the socket: `wbuf[woff..]` (empty, and unallocated, when the socket
+    /// has taken everything).
     wbuf: Vec<u8>,
     woff: usize,
     connecting: bool,
@@ -77,45 +89,169 @@ struct Conn {
     last: Instant,
 }
 
+/// Writes as much of `data` as the socket takes now; the bytes taken.
+fn write_now(stream: &mut TcpStream, data: &[u8]) -> io::Result<usize> {
+    let mut done = 0;
+    while done < data.len() {
+        match stream.write(&data[done..]) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(done)
+}
+
 impl Conn {
     fn pending(&self) -> usize {
         self.wbuf.len() - self.woff
     }
 
-    /// Writes as much of the queue as the socket takes.
-    fn write_some(&mut self) -> io::Result<()> {
-        while self.woff < self.wbuf.len() {
-            match self.stream.write(&self.wbuf[self.woff..]) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => self.woff += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
+    /// Writes as much of the queue as the socket takes; what leaves the queue leaves the
+    /// worker's total.
+    fn write_some(&mut self, budget: &mut BufBudget) -> io::Result<()> {
+        let res = write_now(&mut self.stream, &self.wbuf[self.woff..]);
+        let n = *res.as_ref().unwrap_or(&0);
+        self.woff += n;
+        budget.unqueue(n);
         if self.woff == self.wbuf.len() {
-            self.wbuf.clear();
+            // Drained: give the memory back (most messages never queue at all).
+            self.wbuf = Vec::new();
             self.woff = 0;
         }
-        Ok(())
+        res.map(|_| ())
     }
 }
 
+/// One worker's byte bounds on its TCP buffers, and what its connections hold against them
+/// now. Every byte added to a connection's write queue or receive buffer is counted here and
+/// uncounted when it is written, consumed, or its connection closes, so the totals are zero
+/// whenever the worker has no connection.
+#[derive(Debug)]
+pub(crate) struct BufBudget {
+    /// `tcp_conn_wq_max`: bytes one connection may have queued for writing.
+    conn_wq_max: usize,
+    /// This worker's share of `tcp_wq_max`: bytes all its connections may have queued.
+    wq_max: usize,
+    /// `-M` in bytes: what all its connections may hold in receive buffers.
+    rbuf_max: usize,
+    /// Bytes queued for writing now, all connections.
+    wq_total: usize,
+    /// Bytes held in receive buffers now, all connections.
+    rbuf_total: usize,
+}
+
+impl BufBudget {
+    /// Bounds: `conn_wq_max` per connection's write queue, `wq_max` for the worker's write
+    /// queues together, `rbuf_max` for its receive buffers together (bytes).
+    pub(crate) fn new(conn_wq_max: usize, wq_max: usize, rbuf_max: usize) -> Self {
+        Self {
+            conn_wq_max,
+            wq_max,
+            rbuf_max,
+            wq_total: 0,
+            rbuf_total: 0,
+        }
+    }
+
+    /// Whether a connection with `pending` bytes queued may queue `len` more.
+    fn conn_fits(&self, pending: usize, len: usize) -> bool {
+        pending.saturating_add(len) <= self.conn_wq_max
+    }
+
+    /// Whether the worker's write queues may take `len` more bytes.
+    fn wq_fits(&self, len: usize) -> bool {
+        self.wq_total.saturating_add(len) <= self.wq_max
+    }
+
+    /// Counts `len` bytes added to a write queue.
+    fn queue(&mut self, len: usize) {
+        self.wq_total += len;
+    }
+
+    /// Uncounts `len` bytes that left a write queue (written, or their connection closed).
+    fn unqueue(&mut self, len: usize) {
+        debug_assert!(len <= self.wq_total, "write-queue total below zero");
+        self.wq_total = self.wq_total.saturating_sub(len);
+    }
+
+    /// Whether the worker's receive buffers may hold `len` more bytes.
+    fn rbuf_fits(&self, len: usize) -> bool {
+        self.rbuf_total.saturating_add(len) <= self.rbuf_max
+    }
+
+    /// Counts `len` bytes kept in a receive buffer.
+    fn hold(&mut self, len: usize) {
+        self.rbuf_total += len;
+    }
+
+    /// Uncounts `len` bytes that left a receive buffer.
+    fn release(&mut self, len: usize) {
+        debug_assert!(len <= self.rbuf_total, "receive-buffer total below zero");
+        self.rbuf_total = self.rbuf_total.saturating_sub(len);
+    }
+
+    /// Whether nothing is queued or held.
+    fn is_empty(&self) -> bool {
+        self.wq_total == 0 && self.rbuf_total == 0
+    }
+}
+
+/// What became of a message handed to [`Conns::send`].
+#[derive(Debug, PartialEq, Eq)]
+enum Sent {
+    /// The socket took all of it.
+    Written,
+    /// All or part of it waits in the connection's queue: the connection needs write
+    /// readiness.
+    Queued,
+    /// Not taken: the worker's write queues would pass its share of `tcp_wq_max`. Nothing of
+    /// the message was written; the connection is fine.
+    WorkerFull,
+    /// The connection's queue would pass `tcp_conn_wq_max`: the peer reads too slowly, close
+    /// the connection.
+    TooSlow,
+    /// Part of the message is written and the rest would take the worker's write queues over
+    /// its share of `tcp_wq_max`: the stream cannot carry half a message and then the next
+    /// one, close the connection.
+    PartlyWritten,
+    /// The socket failed: close the connection.
+    Failed,
+}
+
 /// One worker's stream connections (a slab indexed by epoll token).
-#[derive(Default)]
 pub(crate) struct Conns {
     slots: Vec<Option<Conn>>,
     free: Vec<usize>,
     by_id: HashMap<u64, usize>,
     by_peer: HashMap<SocketAddr, usize>,
     chunk: Vec<u8>,
+    /// The worker's buffer bounds and totals.
+    budget: BufBudget,
     /// Connections refused because the worker's bound was reached.
     pub(crate) refused: u64,
-    /// Messages dropped: write queue full, or connection failed.
+    /// Messages dropped: write queue bound reached, connection closed with messages queued,
+    /// or connection failed (the TCP send errors).
     pub(crate) dropped: u64,
 }
 
 impl Conns {
+    /// No connections yet, buffers bounded by `budget`.
+    pub(crate) fn new(budget: BufBudget) -> Self {
+        Self {
+            slots: Vec::new(),
+            free: Vec::new(),
+            by_id: HashMap::new(),
+            by_peer: HashMap::new(),
+            chunk: Vec::new(),
+            budget,
+            refused: 0,
+            dropped: 0,
+        }
+    }
+
     fn len(&self) -> usize {
         self.by_id.len()
     }
@@ -139,6 +275,103 @@ impl Conns {
 
     fn get_mut(&mut self, slot: usize) -> Option<&mut Conn> {
         self.slots.get_mut(slot).and_then(Option::as_mut)
+    }
+
+    /// Takes a connection out of the slab and its buffers out of the totals. Whether the
+    /// connection was the one this worker knows its peer by comes back with it.
+    fn remove(&mut self, slot: usize) -> Option<(Conn, bool)> {
+        let c = self.slots.get_mut(slot).and_then(Option::take)?;
+        self.free.push(slot);
+        self.by_id.remove(&c.id);
+        let by_peer = self.by_peer.get(&c.peer) == Some(&slot);
+        if by_peer {
+            self.by_peer.remove(&c.peer);
+        }
+        self.budget.unqueue(c.pending());
+        self.budget.release(c.rbuf.len());
+        if c.pending() > 0 {
+            self.dropped += 1;
+        }
+        debug_assert!(
+            self.len() > 0 || self.budget.is_empty(),
+            "TCP buffer totals not zero without connections: {:?}",
+            self.budget
+        );
+        Some((c, by_peer))
+    }
+
+    /// Sends `data` on the connection in `slot`, Kamailio's asynchronous way: when nothing
+    /// is queued before it (and the connection is up), the socket takes what it can now and
+    /// only the rest is queued. The first message of a connection still connecting is queued
+    /// whole and, as Kamailio's first write, is not held to `tcp_conn_wq_max`.
+    ///
+    /// Bounds, in this order: what would be queued beyond `tcp_conn_wq_max` on the connection
+    /// makes it [`Sent::TooSlow`]; beyond the worker's share of `tcp_wq_max` makes it
+    /// [`Sent::WorkerFull`] when none of the message was written, else
+    /// [`Sent::PartlyWritten`].
+    fn send(&mut self, slot: usize, data: &[u8]) -> Sent {
+        let Some(c) = self.slots.get_mut(slot).and_then(Option::as_mut) else {
+            return Sent::Failed;
+        };
+        let budget = &mut self.budget;
+        c.last = Instant::now();
+        let first = c.pending() == 0;
+        let written = if first && !c.connecting {
+            match write_now(&mut c.stream, data) {
+                Ok(n) => n,
+                Err(_) => return Sent::Failed,
+            }
+        } else {
+            0
+        };
+        let rest = &data[written..];
+        if rest.is_empty() {
+            return Sent::Written;
+        }
+        let exempt = first && c.connecting;
+        if !exempt && !budget.conn_fits(c.pending(), rest.len()) {
+            return Sent::TooSlow;
+        }
+        if !budget.wq_fits(rest.len()) {
+            return if written == 0 {
+                Sent::WorkerFull
+            } else {
+                Sent::PartlyWritten
+            };
+        }
+        if c.woff > 0 {
+            // Keep only what is still unwritten, so the buffer is no larger than its count.
+            c.wbuf.drain(..c.woff);
+            c.woff = 0;
+        }
+        c.wbuf.extend_from_slice(rest);
+        budget.queue(rest.len());
+        Sent::Queued
+    }
+
+    /// Takes the partial message a connection holds out of its buffer and out of the
+    /// worker's total (it returns through [`Conns::keep_partial`]).
+    fn take_partial(&mut self, slot: usize) -> Vec<u8> {
+        let Some(c) = self.slots.get_mut(slot).and_then(Option::as_mut) else {
+            return Vec::new();
+        };
+        let held = std::mem::take(&mut c.rbuf);
+        self.budget.release(held.len());
+        held
+    }
+
+    /// Gives a connection back the start of a message whose end has not arrived. False,
+    /// keeping nothing, when the worker's receive buffers would pass `-M`.
+    fn keep_partial(&mut self, slot: usize, partial: Vec<u8>) -> bool {
+        if !self.budget.rbuf_fits(partial.len()) {
+            return false;
+        }
+        let Some(c) = self.slots.get_mut(slot).and_then(Option::as_mut) else {
+            return false;
+        };
+        self.budget.hold(partial.len());
+        c.rbuf = partial;
+        true
     }
 }
 
@@ -175,20 +408,15 @@ fn add_conn(
     Some(slot)
 }
 
-/// Closes a connection and forgets it everywhere.
+/// Closes a connection and forgets it everywhere (every close goes through here, so its
+/// buffers leave the worker's totals).
 fn close(w: &mut Worker, slot: usize) {
-    let Some(c) = w.conns.slots.get_mut(slot).and_then(Option::take) else {
+    let Some((c, by_peer)) = w.conns.remove(slot) else {
         return;
     };
     let _ = w.poller.delete(c.stream.as_raw_fd());
-    w.conns.free.push(slot);
-    w.conns.by_id.remove(&c.id);
-    if w.conns.by_peer.get(&c.peer) == Some(&slot) {
-        w.conns.by_peer.remove(&c.peer);
+    if by_peer {
         w.registry.remove(&c.peer, w.id);
-    }
-    if c.pending() > 0 {
-        w.conns.dropped += 1;
     }
 }
 
@@ -236,7 +464,8 @@ pub(crate) fn on_conn_event(w: &mut Worker, slot: u64, r: Ready) {
 
 /// Returns false when the connection was closed.
 fn on_writable(w: &mut Worker, slot: usize) -> bool {
-    let Some(c) = w.conns.get_mut(slot) else {
+    let Conns { slots, budget, .. } = &mut w.conns;
+    let Some(c) = slots.get_mut(slot).and_then(Option::as_mut) else {
         return false;
     };
     if c.connecting {
@@ -250,7 +479,7 @@ fn on_writable(w: &mut Worker, slot: usize) -> bool {
             }
         }
     }
-    let res = c.write_some();
+    let res = c.write_some(budget);
     let fd = c.stream.as_raw_fd();
     let done = c.pending() == 0;
     if res.is_err() {
@@ -296,15 +525,21 @@ fn on_readable(w: &mut Worker, slot: usize) {
         }
     };
     c.last = Instant::now();
-    let mut buf = std::mem::take(&mut c.rbuf);
-    buf.extend_from_slice(&chunk[..n]);
-    w.conns.chunk = chunk;
+    // A message begun earlier leaves the worker's total while it is framed; what is still
+    // partial afterwards comes back, checked against `-M`. Without one, the messages are
+    // framed in the read buffer itself and only a partial tail is copied.
+    let mut held = w.conns.take_partial(slot);
+    let fresh = held.is_empty();
+    if !fresh {
+        held.extend_from_slice(&chunk[..n]);
+    }
+    let data: &[u8] = if fresh { &chunk[..n] } else { &held };
     let mut start = 0;
     let mut fatal = false;
     loop {
-        match frame(&buf[start..], MAX_HEADER) {
+        match frame(&data[start..], MAX_HEADER) {
             Ok(Framing::Complete(len)) if len <= MAX_MESSAGE => {
-                let msg = &buf[start..start + len];
+                let msg = &data[start..start + len];
                 // The call's transactions live on the worker owning its Call-ID (§3).
                 let owner = if w.workers > 1 {
                     find_call_id(msg).map(|ci| owner_of(ci, w.workers))
@@ -345,43 +580,100 @@ fn on_readable(w: &mut Worker, slot: usize) {
             }
         }
     }
-    buf.drain(..start);
-    if buf.len() > MAX_MESSAGE {
+    let rest = data.len() - start;
+    if !fatal && rest > MAX_MESSAGE {
         tracing::info!(
             "tcp connection {peer}: incomplete message over {MAX_MESSAGE} bytes, closing"
         );
         fatal = true;
     }
-    w.flush();
-    match w.conns.get_mut(slot) {
-        Some(c) if c.id == id && !fatal => c.rbuf = buf,
-        Some(c) if c.id == id => close(w, slot),
-        _ => {}
-    }
-}
-
-/// Queues bytes on a connection and writes what the socket takes now.
-fn queue(w: &mut Worker, slot: usize, data: &[u8]) {
-    let Some(c) = w.conns.get_mut(slot) else {
-        return;
+    let partial = if fatal || rest == 0 {
+        Vec::new()
+    } else if fresh {
+        chunk[n - rest..n].to_vec()
+    } else {
+        held.drain(..start);
+        // The buffer grew by doubling: give back what the partial message does not use, so
+        // that the bytes counted against `-M` are the bytes held.
+        held.shrink_to_fit();
+        held
     };
-    if c.pending() + data.len() > MAX_WRITE_QUEUE {
-        w.conns.dropped += 1;
+    w.conns.chunk = chunk;
+    w.flush();
+    // Routing may have closed the connection (a reply that overran its write queue), and
+    // the slot may hold another one since.
+    if w.conns.get_mut(slot).is_none_or(|c| c.id != id) {
         return;
     }
-    c.wbuf.extend_from_slice(data);
-    c.last = Instant::now();
-    if c.connecting {
-        return;
-    }
-    if c.write_some().is_err() {
+    if fatal {
         close(w, slot);
         return;
     }
-    if c.pending() > 0 && !c.writing {
-        c.writing = true;
-        let fd = c.stream.as_raw_fd();
-        let _ = w.poller.modify(fd, READ | WRITE, CONN_BASE + slot as u64);
+    let len = partial.len();
+    if !w.conns.keep_partial(slot, partial) {
+        tracing::info!(
+            "tcp connection {peer}: keeping {len} bytes of a partial message would take this \
+             worker's TCP receive buffers over {} bytes (-M), closing",
+            w.conns.budget.rbuf_max
+        );
+        close(w, slot);
+    }
+}
+
+/// Sends bytes on a connection ([`Conns::send`]) and acts on the outcome: asks for write
+/// readiness when some wait in the queue; drops and counts the message when the worker's
+/// write queues are full (the connection stays); closes the connection, counting the
+/// message, when its own queue is over `tcp_conn_wq_max` or the socket failed.
+fn queue(w: &mut Worker, slot: usize, data: &[u8]) {
+    let Some(peer) = w.conns.get_mut(slot).map(|c| c.peer) else {
+        return;
+    };
+    match w.conns.send(slot, data) {
+        Sent::Written => {}
+        Sent::Queued => {
+            let Some(c) = w.conns.get_mut(slot) else {
+                return;
+            };
+            if !c.writing {
+                c.writing = true;
+                let fd = c.stream.as_raw_fd();
+                let _ = w.poller.modify(fd, READ | WRITE, CONN_BASE + slot as u64);
+            }
+        }
+        Sent::WorkerFull => {
+            w.conns.dropped += 1;
+            let b = &w.conns.budget;
+            tracing::info!(
+                "tcp connection {peer}: {} more bytes would take this worker's TCP write queues \
+                 ({} bytes) over its share of tcp_wq_max ({} bytes), message dropped",
+                data.len(),
+                b.wq_total,
+                b.wq_max
+            );
+        }
+        Sent::TooSlow => {
+            w.conns.dropped += 1;
+            tracing::info!(
+                "tcp connection {peer}: write queue over {} bytes (tcp_conn_wq_max), too slow, \
+                 closing",
+                w.conns.budget.conn_wq_max
+            );
+            close(w, slot);
+        }
+        Sent::PartlyWritten => {
+            w.conns.dropped += 1;
+            tracing::info!(
+                "tcp connection {peer}: the rest of a partly written message would take this \
+                 worker's TCP write queues over its share of tcp_wq_max ({} bytes), closing",
+                w.conns.budget.wq_max
+            );
+            close(w, slot);
+        }
+        Sent::Failed => {
+            w.conns.dropped += 1;
+            tracing::debug!("tcp connection {peer}: write failed, closing");
+            close(w, slot);
+        }
     }
 }
 
@@ -408,6 +700,16 @@ pub(crate) fn send_local_or_connect(
     }
     if w.conns.len() >= w.tcp_max_conns {
         w.conns.dropped += 1;
+        return;
+    }
+    // A new connection queues its first message: no connection when it would not fit.
+    if !w.conns.budget.wq_fits(data.len()) {
+        w.conns.dropped += 1;
+        tracing::info!(
+            "tcp connect to {dst}: this worker's TCP write queues are full (its share of \
+             tcp_wq_max, {} bytes), message dropped",
+            w.conns.budget.wq_max
+        );
         return;
     }
     let stream = match connect_nonblocking(dst) {
@@ -487,9 +789,10 @@ pub(crate) fn drain_writes(w: &mut Worker, limit: Duration) {
     let end = Instant::now() + limit;
     while Instant::now() < end {
         let mut pending = false;
-        for c in w.conns.slots.iter_mut().flatten() {
+        let Conns { slots, budget, .. } = &mut w.conns;
+        for c in slots.iter_mut().flatten() {
             if !c.connecting && c.pending() > 0 {
-                let _ = c.write_some();
+                let _ = c.write_some(budget);
                 pending |= c.pending() > 0;
             }
         }
@@ -497,5 +800,174 @@ pub(crate) fn drain_writes(w: &mut Worker, limit: Duration) {
             return;
         }
         std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    #[test]
+    fn budget_counts_and_bounds() {
+        let mut b = BufBudget::new(100, 250, 50);
+        assert!(b.conn_fits(0, 100) && !b.conn_fits(1, 100) && !b.conn_fits(usize::MAX, 1));
+        assert!(b.wq_fits(250) && !b.wq_fits(251));
+        b.queue(200);
+        assert!(b.wq_fits(50) && !b.wq_fits(51));
+        b.unqueue(150);
+        assert!(b.wq_fits(200));
+        b.unqueue(50);
+        assert!(b.rbuf_fits(50) && !b.rbuf_fits(51));
+        b.hold(30);
+        assert!(b.rbuf_fits(20) && !b.rbuf_fits(21));
+        assert!(!b.is_empty());
+        b.release(30);
+        assert!(b.is_empty());
+    }
+
+    /// A connected pair on loopback with small socket buffers: ours non-blocking, the
+    /// peer's left to the test (it never reads unless told to).
+    fn pair() -> (TcpStream, TcpStream) {
+        use socket2::{Domain, Socket, Type};
+        let l = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        l.set_recv_buffer_size(4096).unwrap();
+        l.bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into())
+            .unwrap();
+        l.listen(4).unwrap();
+        let l = TcpListener::from(l);
+        let ours = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        ours.set_send_buffer_size(4096).unwrap();
+        ours.connect(&l.local_addr().unwrap().into()).unwrap();
+        let (peer, _) = l.accept().unwrap();
+        let ours = TcpStream::from(ours);
+        ours.set_nonblocking(true).unwrap();
+        (ours, peer)
+    }
+
+    fn conn(stream: TcpStream, id: u64) -> Conn {
+        Conn {
+            peer: stream.peer_addr().unwrap(),
+            stream,
+            id,
+            local: 0,
+            rbuf: Vec::new(),
+            wbuf: Vec::new(),
+            woff: 0,
+            connecting: false,
+            writing: false,
+            last: Instant::now(),
+        }
+    }
+
+    /// Sends `msg` until the outcome is not `Written`/`Queued` (bounded); returns it and the
+    /// messages accepted before it.
+    fn send_until_stopped(conns: &mut Conns, slot: usize, msg: &[u8]) -> (Sent, usize) {
+        for i in 0..20_000 {
+            match conns.send(slot, msg) {
+                Sent::Written | Sent::Queued => {}
+                other => return (other, i),
+            }
+        }
+        panic!("a peer that never reads was never caught");
+    }
+
+    #[test]
+    fn a_peer_that_does_not_read_is_too_slow() {
+        let (ours, _peer) = pair();
+        let mut conns = Conns::new(BufBudget::new(8192, 1 << 20, 1 << 20));
+        let slot = conns.insert(conn(ours, 1));
+        let msg = [b'x'; 1000];
+        let (sent, n) = send_until_stopped(&mut conns, slot, &msg);
+        assert_eq!(sent, Sent::TooSlow);
+        assert!(n > 8, "the socket took some and the queue the rest ({n})");
+        let pending = conns.get_mut(slot).unwrap().pending();
+        // The refused message would have passed the bound; what is queued is counted.
+        assert!(pending <= 8192 && pending + msg.len() > 8192, "{pending}");
+        assert_eq!(conns.budget.wq_total, pending);
+        let (_, by_peer) = conns.remove(slot).unwrap();
+        assert!(by_peer);
+        assert!(conns.budget.is_empty());
+        assert_eq!(
+            conns.dropped, 1,
+            "the queued messages are lost with the connection"
+        );
+    }
+
+    #[test]
+    fn a_full_worker_refuses_without_writing_and_drains() {
+        let (slow, mut slow_peer) = pair();
+        let (fast, mut fast_peer) = pair();
+        let mut conns = Conns::new(BufBudget::new(1 << 20, 16 * 1024, 1 << 20));
+        let a = conns.insert(conn(slow, 1));
+        let b = conns.insert(conn(fast, 2));
+        let msg = [b'y'; 1000];
+        let (sent, _) = send_until_stopped(&mut conns, a, &msg);
+        assert_eq!(sent, Sent::WorkerFull);
+        let pending = conns.get_mut(a).unwrap().pending();
+        assert!(pending <= 16 * 1024 && pending + msg.len() > 16 * 1024);
+        assert_eq!(conns.budget.wq_total, pending);
+        // Refused again, nothing of it queued: the connection stays usable.
+        assert_eq!(conns.send(a, &msg), Sent::WorkerFull);
+        assert_eq!(conns.get_mut(a).unwrap().pending(), pending);
+        // Another connection whose socket takes the message directly is not held up.
+        assert_eq!(conns.send(b, b"hello"), Sent::Written);
+        let mut got = [0u8; 5];
+        fast_peer.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"hello");
+        // The slow peer reads everything: the queue drains and leaves the total.
+        slow_peer
+            .set_read_timeout(Some(Duration::from_millis(20)))
+            .unwrap();
+        let end = Instant::now() + Duration::from_secs(10);
+        let mut buf = vec![0u8; 64 * 1024];
+        while conns.get_mut(a).unwrap().pending() > 0 {
+            assert!(Instant::now() < end, "the queue did not drain");
+            let _ = slow_peer.read(&mut buf);
+            let Conns { slots, budget, .. } = &mut conns;
+            slots[a].as_mut().unwrap().write_some(budget).unwrap();
+        }
+        assert_eq!(conns.budget.wq_total, 0);
+        assert!(conns.get_mut(a).unwrap().wbuf.capacity() == 0);
+        conns.remove(a).unwrap();
+        conns.remove(b).unwrap();
+        assert!(conns.budget.is_empty());
+        assert_eq!(conns.dropped, 0);
+    }
+
+    #[test]
+    fn the_first_message_of_a_connecting_connection_may_exceed_the_connection_bound() {
+        let (ours, _peer) = pair();
+        let mut conns = Conns::new(BufBudget::new(100, 1 << 20, 1 << 20));
+        let mut c = conn(ours, 1);
+        c.connecting = true;
+        let slot = conns.insert(c);
+        assert_eq!(conns.send(slot, &[b'z'; 500]), Sent::Queued);
+        assert_eq!(conns.send(slot, b"more"), Sent::TooSlow);
+        assert_eq!(conns.budget.wq_total, 500);
+        conns.remove(slot).unwrap();
+        assert!(conns.budget.is_empty());
+    }
+
+    #[test]
+    fn partial_messages_are_bounded_by_the_receive_budget() {
+        let (s1, _p1) = pair();
+        let (s2, _p2) = pair();
+        let mut conns = Conns::new(BufBudget::new(1 << 20, 1 << 20, 100));
+        let a = conns.insert(conn(s1, 1));
+        let b = conns.insert(conn(s2, 2));
+        assert!(conns.keep_partial(a, vec![1; 60]));
+        assert!(!conns.keep_partial(b, vec![2; 60]));
+        assert!(conns.get_mut(b).unwrap().rbuf.is_empty());
+        assert!(conns.keep_partial(b, vec![2; 40]));
+        // Taken out while it is framed, the buffer leaves the total.
+        let held = conns.take_partial(a);
+        assert_eq!(held.len(), 60);
+        assert_eq!(conns.budget.rbuf_total, 40);
+        assert!(conns.keep_partial(a, vec![1; 60]));
+        conns.remove(a).unwrap();
+        assert_eq!(conns.budget.rbuf_total, 40);
+        conns.remove(b).unwrap();
+        assert!(conns.budget.is_empty());
     }
 }

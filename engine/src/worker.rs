@@ -10,7 +10,7 @@
 use crate::listen::Bound;
 use crate::mesh::{CoreMsg, MESH_CAPACITY};
 use crate::poller::{Poller, Ready, Waker, READ};
-use crate::tcp::{ConnRegistry, Conns};
+use crate::tcp::{BufBudget, ConnRegistry, Conns};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use ferrosip_parser::Proto;
 use ferrosip_routing::api::{Inbound, LocalSocket, Transmit, WorkerEnv};
@@ -244,7 +244,13 @@ impl Worker {
             waker,
             inbox,
             mesh: mesh.clone(),
-            conns: Conns::default(),
+            // Kamailio's tcp_conn_wq_max per connection, tcp_wq_max shared out over the
+            // workers, and -M (private memory per process) for the receive buffers.
+            conns: Conns::new(BufBudget::new(
+                cfg.core.tcp_conn_wq_max as usize,
+                cfg.core.tcp_wq_max as usize / workers,
+                usize::try_from(cfg.core.pkg_mem_bytes()).unwrap_or(usize::MAX),
+            )),
             registry: registry.clone(),
             board: board.clone(),
             stats: WorkerStats::default(),

@@ -33,6 +33,25 @@ fn version_and_check() {
 }
 
 #[test]
+fn pkg_memory_flag_is_checked_like_kamailio() {
+    let cfg = repo_root().join("deploy/examples/stateless-proxy.cfg");
+    let cfg = cfg.to_str().unwrap();
+    // `-M 0` is Kamailio's default size (8 MB), not an error.
+    for ok in ["0", "1", "64"] {
+        let out = ferrosip(&["-c", "-M", ok, "-f", cfg]);
+        assert!(
+            out.status.success(),
+            "-M {ok}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    for bad in ["abc", "1.5", "-1"] {
+        let out = ferrosip(&["-c", "-M", bad, "-f", cfg]);
+        assert_eq!(out.status.code(), Some(2), "-M {bad}");
+    }
+}
+
+#[test]
 fn config_errors_name_file_line_and_column() {
     let dir = scratch("cfgerr");
     let cfg = dir.join("bad.cfg");

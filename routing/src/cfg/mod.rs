@@ -33,7 +33,9 @@ pub(crate) mod script;
 #[cfg(test)]
 mod tests;
 
-pub use params::{CoreParams, ListenSpec};
+pub use params::{
+    CoreParams, ListenSpec, DEFAULT_PKG_MB, DEFAULT_TCP_CONN_WQ_MAX, DEFAULT_TCP_WQ_MAX,
+};
 pub use script::{Outcome, RouteId, RouteKind, Script, ScriptVars};
 
 /// A core or module parameter value.

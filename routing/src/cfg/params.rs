@@ -162,6 +162,16 @@ fn split_listen_list(s: &str) -> Vec<String> {
     groups
 }
 
+/// Private memory per process in MiB when `-M` is not given or is 0 (Kamailio's
+/// `PKG_MEM_POOL_SIZE`, `kamailio -V`: "DEFAULT PKG_SIZE 8MB").
+pub const DEFAULT_PKG_MB: u32 = 8;
+
+/// Kamailio's default `tcp_conn_wq_max` (bytes).
+pub const DEFAULT_TCP_CONN_WQ_MAX: u32 = 32 * 1024;
+
+/// Kamailio's default `tcp_wq_max` (bytes).
+pub const DEFAULT_TCP_WQ_MAX: u32 = 10 * 1024 * 1024;
+
 /// The core parameters. Defaults are Kamailio 5.x's.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CoreParams {
@@ -202,6 +212,14 @@ pub struct CoreParams {
     pub tcp_send_timeout: u32,
     /// `tcp_accept_aliases=`: honour `alias` Via parameters on TCP. Default no.
     pub tcp_accept_aliases: bool,
+    /// `tcp_conn_wq_max=` in bytes: most bytes queued for writing on one connection. A write
+    /// that would queue more closes the connection (Kamailio: "too slow") and counts the
+    /// message as a send error. Default 32 KiB (32768).
+    pub tcp_conn_wq_max: u32,
+    /// `tcp_wq_max=` in bytes: most bytes queued for writing on all connections of the
+    /// process, shared out evenly over the workers. A write that would pass a worker's share is
+    /// refused and counted; the connection stays. Default 10 MiB (10485760).
+    pub tcp_wq_max: u32,
     /// `max_while_loops=`: iterations after which a `while` is broken off. Default 100.
     pub max_while_loops: u32,
     /// `max_recursive_level=`: deepest `route()` nesting. Default 256.
@@ -226,7 +244,10 @@ pub struct CoreParams {
     /// `shm_mem_size=` / `shm=` in MiB: shared memory (ferrosip: shared table bound).
     /// Default 64; `-m` overrides.
     pub shm_mem: Option<u32>,
-    /// Private memory per worker in MiB. Only `-M` sets it (no core parameter); default 8.
+    /// Private memory per worker in MiB. Only `-M` sets it (no core parameter); `None` (or
+    /// `-M 0`, as in Kamailio) means [`DEFAULT_PKG_MB`]. ferrosip spends it on what grows
+    /// with peer behaviour inside a worker: the sum of its TCP connections' receive buffers
+    /// (partial messages) is bounded by it.
     pub pkg_mem: Option<u32>,
     /// `maxbuffer=`: largest UDP receive buffer (SO_RCVBUF) to probe for, bytes. Default 262144.
     pub maxbuffer: u32,
@@ -274,6 +295,8 @@ impl Default for CoreParams {
             tcp_connect_timeout: 10,
             tcp_send_timeout: 10,
             tcp_accept_aliases: false,
+            tcp_conn_wq_max: DEFAULT_TCP_CONN_WQ_MAX,
+            tcp_wq_max: DEFAULT_TCP_WQ_MAX,
             max_while_loops: 100,
             max_recursive_level: 256,
             max_branches: 12,
@@ -427,8 +450,6 @@ const OTHER: &[&str] = &[
     "tcp_no_connect",
     "tcp_source_ipv4",
     "tcp_source_ipv6",
-    "tcp_conn_wq_max",
-    "tcp_wq_max",
     "tcp_rd_buf_size",
     "tcp_wq_blk_size",
     "tcp_defer_accept",
@@ -564,6 +585,8 @@ const TYPED: &[&str] = &[
     "tcp_connect_timeout",
     "tcp_send_timeout",
     "tcp_accept_aliases",
+    "tcp_conn_wq_max",
+    "tcp_wq_max",
     "max_while_loops",
     "max_recursive_level",
     "max_branches",
@@ -629,6 +652,15 @@ fn as_port(name: &str, v: &ParamValue) -> Result<u16, String> {
 }
 
 impl CoreParams {
+    /// Private memory per worker in bytes: `-M` MiB, or [`DEFAULT_PKG_MB`] when unset or 0.
+    pub fn pkg_mem_bytes(&self) -> u64 {
+        let mb = match self.pkg_mem {
+            Some(m) if m > 0 => m,
+            _ => DEFAULT_PKG_MB,
+        };
+        u64::from(mb) * 1024 * 1024
+    }
+
     /// Applies `name = value`. `Ok(Some(notice))` when the parameter has no effect here.
     pub(crate) fn apply(&mut self, name: &str, v: ParamValue) -> Result<Option<String>, String> {
         if NO_EFFECT.contains(&name) {
@@ -675,6 +707,8 @@ impl CoreParams {
             "tcp_connect_timeout" => self.tcp_connect_timeout = as_u32(name, &v)?,
             "tcp_send_timeout" => self.tcp_send_timeout = as_u32(name, &v)?,
             "tcp_accept_aliases" => self.tcp_accept_aliases = as_bool(name, &v)?,
+            "tcp_conn_wq_max" => self.tcp_conn_wq_max = as_u32(name, &v)?,
+            "tcp_wq_max" => self.tcp_wq_max = as_u32(name, &v)?,
             "max_while_loops" => self.max_while_loops = as_u32(name, &v)?,
             "max_recursive_level" => self.max_recursive_level = as_u32(name, &v)?,
             "max_branches" => self.max_branches = as_u32(name, &v)?,

@@ -313,6 +313,36 @@ fn core_param_defaults() {
     assert_eq!(c.core.tcp_connection_lifetime, 120);
     assert_eq!(c.core.max_while_loops, 100);
     assert!(c.script.request_route().is_none());
+    // Kamailio's TCP write-queue bounds and -M default.
+    assert_eq!(c.core.tcp_conn_wq_max, 32 * 1024);
+    assert_eq!(c.core.tcp_wq_max, 10 * 1024 * 1024);
+    assert_eq!(c.core.pkg_mem_bytes(), 8 * 1024 * 1024);
+}
+
+#[test]
+fn tcp_write_queue_bounds_are_typed_core_params() {
+    let c = cfg("tcp_conn_wq_max=4096\ntcp_wq_max = 1048576;\n");
+    assert_eq!(c.core.tcp_conn_wq_max, 4096);
+    assert_eq!(c.core.tcp_wq_max, 1_048_576);
+    assert!(c.notices.is_empty(), "{:?}", c.notices);
+    assert!(c.core.other.is_empty());
+    assert_eq!(
+        err("tcp_conn_wq_max=lots\n"),
+        "t.cfg:1:17: tcp_conn_wq_max needs a number, not 'lots'"
+    );
+    assert_eq!(
+        err("tcp_wq_max=-1\n"),
+        "t.cfg:1:12: tcp_wq_max out of range: -1"
+    );
+}
+
+#[test]
+fn pkg_mem_zero_means_kamailios_default() {
+    let mut c = cfg("");
+    c.core.pkg_mem = Some(0);
+    assert_eq!(c.core.pkg_mem_bytes(), 8 * 1024 * 1024);
+    c.core.pkg_mem = Some(1);
+    assert_eq!(c.core.pkg_mem_bytes(), 1024 * 1024);
 }
 
 #[test]

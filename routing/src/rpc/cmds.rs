@@ -728,6 +728,16 @@ const CFG_VARS: &[(&str, &str, &str)] = &[
     ("tcp", "tls_max_connections", "maximum TLS connections"),
     ("tcp", "connect_timeout", "TCP connect timeout in s"),
     ("tcp", "send_timeout", "TCP send timeout in s"),
+    (
+        "tcp",
+        "conn_wq_max",
+        "maximum bytes queued for write per connection",
+    ),
+    (
+        "tcp",
+        "wq_max",
+        "maximum bytes queued for write allowed globally",
+    ),
 ];
 
 fn cfg_value(env: &RpcEnv, group: &str, name: &str) -> Option<RpcValue> {
@@ -741,13 +751,15 @@ fn cfg_value(env: &RpcEnv, group: &str, name: &str) -> Option<RpcValue> {
         ("core", "dst_blocklist_expire") => i(c.dst_blocklist_expire),
         ("core", "dst_blocklist_mem") => i(c.dst_blocklist_mem),
         ("core", "shm_mem_size") => i(c.shm_mem.unwrap_or(super::DEFAULT_SHM_MB)),
-        ("core", "pkg_mem_size") => i(c.pkg_mem.unwrap_or(0)),
+        ("core", "pkg_mem_size") => Some(RpcValue::uint(c.pkg_mem_bytes() / (1024 * 1024))),
         ("core", "children") => Some(RpcValue::uint(env.board.workers() as u64)),
         ("tcp", "connection_lifetime") => i(c.tcp_connection_lifetime),
         ("tcp", "max_connections") => i(c.tcp_max_connections),
         ("tcp", "tls_max_connections") => i(c.tls_max_connections),
         ("tcp", "connect_timeout") => i(c.tcp_connect_timeout),
         ("tcp", "send_timeout") => i(c.tcp_send_timeout),
+        ("tcp", "conn_wq_max") => i(c.tcp_conn_wq_max),
+        ("tcp", "wq_max") => i(c.tcp_wq_max),
         _ => None,
     }
 }

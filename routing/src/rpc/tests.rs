@@ -229,6 +229,13 @@ fn htable_cfg_and_core_commands() {
             .unwrap(),
         RpcValue::Int(2)
     );
+    let get = |g: &str, n: &str| {
+        e.call("cfg.get", &[RpcValue::str(g), RpcValue::str(n)])
+            .unwrap()
+    };
+    assert_eq!(get("tcp", "conn_wq_max"), RpcValue::Int(32 * 1024));
+    assert_eq!(get("tcp", "wq_max"), RpcValue::Int(10 * 1024 * 1024));
+    assert_eq!(get("core", "pkg_mem_size"), RpcValue::Int(8));
     let m = e.call("core.shmmem", &[RpcValue::str("m")]).unwrap();
     assert_eq!(member(&m, "total"), &RpcValue::Int(64));
     assert_eq!(
