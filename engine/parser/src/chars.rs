@@ -162,6 +162,78 @@ pub(crate) fn eq_lower<const N: usize>(name: &[u8], lower: &[u8; N]) -> bool {
     true
 }
 
+/// Whether `s[at..at + N]` equals `lower` ignoring ASCII case (as [`eq_lower`], `N` at most
+/// 8). With 8 bytes available that is one word load and compare.
+#[inline(always)]
+pub(crate) fn lower_at<const N: usize>(s: &[u8], at: usize, lower: &[u8; N]) -> bool {
+    match s.get(at..at + 8) {
+        Some(w) if N <= 8 => {
+            let w = u64::from_le_bytes(w.try_into().unwrap_or([0; 8]));
+            let l = word(lower, 0, N);
+            let mask = (l & 0x4040_4040_4040_4040) >> 1;
+            let keep = if N >= 8 { u64::MAX } else { (1 << (8 * N)) - 1 };
+            (w | mask) & keep == l
+        }
+        _ => s.get(at..at + N).is_some_and(|p| eq_lower(p, lower)),
+    }
+}
+
+/// The run of ASCII digits at `i` when it is shorter than 8 and 8 bytes can be read there:
+/// its value and length (0 for no digit). `None` when fewer than 8 bytes are left or all 8
+/// are digits (the caller then reads the run byte by byte).
+///
+/// SWAR: `x - 0x30` per byte is at most 9 exactly for the digits; the first byte where it is
+/// not gets the high bit in `d | (d + 0x76)`, and a borrow or carry only moves upwards, past
+/// that byte. The digits, moved to the top of the word behind zero bytes, are combined in
+/// three multiply steps (pairs, quads, the whole).
+#[inline(always)]
+pub(crate) fn short_digits(s: &[u8], i: usize) -> Option<(u32, usize)> {
+    let w = s.get(i..)?.first_chunk::<8>()?;
+    let d = u64::from_le_bytes(*w).wrapping_sub(0x3030_3030_3030_3030);
+    let bad = (d | d.wrapping_add(0x7676_7676_7676_7676)) & 0x8080_8080_8080_8080;
+    if bad == 0 {
+        return None;
+    }
+    let n = (bad.trailing_zeros() / 8) as usize;
+    if n == 0 {
+        return Some((0, 0));
+    }
+    let mut v = d << (64 - 8 * n);
+    v = (v.wrapping_mul(10 * 256 + 1) >> 8) & 0x00ff_00ff_00ff_00ff;
+    v = (v.wrapping_mul(100 * 65536 + 1) >> 16) & 0x0000_ffff_0000_ffff;
+    v = v.wrapping_mul(10000 * (1 << 32) + 1) >> 32;
+    u32::try_from(v).ok().map(|v| (v, n))
+}
+
+/// `1*DIGIT` at `i` as a port (RFC 3261 §25.1): the value and the index after the digits,
+/// `None` without a digit or above 65535.
+#[inline(always)]
+pub(crate) fn port_at(s: &[u8], i: usize) -> Option<(u16, usize)> {
+    if let Some((p, n)) = short_digits(s, i) {
+        if n == 0 {
+            return None;
+        }
+        return u16::try_from(p).ok().map(|p| (p, i + n));
+    }
+    let mut p: u32 = 0;
+    let mut j = i;
+    while let Some(&c) = s.get(j) {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        p = p * 10 + u32::from(d);
+        if p > 0xffff {
+            return None;
+        }
+        j += 1;
+    }
+    if j == i {
+        return None;
+    }
+    u16::try_from(p).ok().map(|p| (p, j))
+}
+
 /// Whether every byte of a non-empty slice is a `token` character.
 #[inline]
 pub(crate) fn all_token(s: &[u8]) -> bool {
@@ -258,6 +330,18 @@ pub(crate) fn parse_u64(s: &[u8]) -> Option<u64> {
     if s.is_empty() {
         return None;
     }
+    // Up to 19 digits cannot overflow: no checked arithmetic.
+    if s.len() <= 19 {
+        let mut v: u64 = 0;
+        for &b in s {
+            let d = b.wrapping_sub(b'0');
+            if d > 9 {
+                return None;
+            }
+            v = v * 10 + u64::from(d);
+        }
+        return Some(v);
+    }
     let mut v: u64 = 0;
     for &b in s {
         if !b.is_ascii_digit() {
@@ -350,6 +434,60 @@ mod tests {
                 }
             };
             assert_eq!(quoted_len(s), slow, "{s:?}");
+        }
+    }
+
+    proptest::proptest! {
+        /// The word-compare prefix test is `eq_lower` on the same bytes.
+        #[test]
+        fn lower_at_agrees_with_eq_lower(s in "[a-zA-Z=;0-9]{0,12}", at in 0usize..6) {
+            let b = s.as_bytes();
+            let slow = |lower: &[u8]| {
+                b.get(at..at + lower.len()).is_some_and(|p| p.eq_ignore_ascii_case(lower))
+            };
+            proptest::prop_assert_eq!(lower_at(b, at, b"branch="), slow(b"branch="));
+            proptest::prop_assert_eq!(lower_at(b, at, b"received"), slow(b"received"));
+            proptest::prop_assert_eq!(lower_at(b, at, b"rport"), slow(b"rport"));
+        }
+
+        /// `port_at` reads the digit run as `parse_port` does.
+        #[test]
+        fn port_at_agrees_with_parse_port(s in "[0-9]{0,8}[;a,]?", at in 0usize..3) {
+            let b = s.as_bytes();
+            let end = run_while(b, at.min(b.len()), |c| c.is_ascii_digit());
+            let slow = b.get(at..end).and_then(parse_port).map(|p| (p, end));
+            proptest::prop_assert_eq!(port_at(b, at), slow);
+        }
+
+        /// `short_digits` reads a short digit run as `parse_u64` does.
+        #[test]
+        fn short_digits_agree_with_parse_u64(s in "[0-9]{0,9}[^0-9]{0,9}", at in 0usize..3) {
+            let b = s.as_bytes();
+            if let Some((v, n)) = short_digits(b, at) {
+                let end = run_while(b, at, |c| c.is_ascii_digit());
+                proptest::prop_assert!(b.len() >= at + 8 && end - at < 8);
+                proptest::prop_assert_eq!(n, end - at);
+                proptest::prop_assert_eq!(u64::from(v), parse_u64(&b[at..end]).unwrap_or(0));
+            } else {
+                proptest::prop_assert!(
+                    b.len() < at + 8 || b[at..at + 8].iter().all(u8::is_ascii_digit)
+                );
+            }
+        }
+
+        /// The unchecked short path of `parse_u64` agrees with checked arithmetic.
+        #[test]
+        fn parse_u64_agrees_with_checked(s in "[0-9]{0,22}x?") {
+            let slow = (!s.is_empty())
+                .then(|| {
+                    s.bytes().try_fold(0u64, |v, c| {
+                        c.is_ascii_digit()
+                            .then(|| v.checked_mul(10)?.checked_add(u64::from(c - b'0')))
+                            .flatten()
+                    })
+                })
+                .flatten();
+            proptest::prop_assert_eq!(parse_u64(s.as_bytes()), slow);
         }
     }
 }

@@ -91,7 +91,7 @@ pub enum HeaderName {
 }
 
 /// Canonical long names, in one table with their [`HeaderName`].
-const LONG: &[(&str, HeaderName)] = &[
+pub(crate) const LONG: &[(&str, HeaderName)] = &[
     ("Via", HeaderName::Via),
     ("From", HeaderName::From),
     ("To", HeaderName::To),

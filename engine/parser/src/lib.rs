@@ -3,7 +3,8 @@
 //! What it does: [`parse`] turns one received message (a UDP datagram, or one message cut
 //! from a stream by [`frame`]) into a [`Message`], a borrowed view of the buffer whose header
 //! index and routing-relevant typed headers (Via, From, To, Call-ID, CSeq, Max-Forwards,
-//! Content-Length) live in a per-message [`bumpalo::Bump`] arena. Malformed input is a
+//! Content-Length) live in a per-message [`bumpalo::Bump`] arena (a response's From, To and
+//! Vias below the topmost are parsed on first access, see [`Message`]). Malformed input is a
 //! [`ParseError`] that maps to the response to send ([`ParseError::status`],
 //! [`ParseError::reason`]); no input makes it panic. [`Edits`] rewrites a message for
 //! forwarding without re-encoding it.

@@ -1,6 +1,7 @@
 //! Whole-message parsing: start line, header lines, the typed headers a proxy routes on, and
 //! the body (RFC 3261 §7, §8.1.1, §18.3, §20).
 
+use std::cell::OnceCell;
 use std::ops::Range;
 
 use bumpalo::collections::Vec as BVec;
@@ -10,9 +11,9 @@ use crate::chars::{is_lws, is_token, parse_u64, run_while, skip_lws, trim_lws};
 use crate::error::ParseError;
 use crate::header::{Header, HeaderName};
 use crate::method::{Method, Version};
-use crate::nameaddr::{parse_cseq, parse_name_addr, parse_name_addr_list, CSeq, NameAddr};
+use crate::nameaddr::{parse_cseq_bytes, parse_name_addr, parse_name_addr_list, CSeq, NameAddr};
 use crate::uri::{Scheme, Uri};
-use crate::via::{parse_via_list, Via};
+use crate::via::{parse_via_first, parse_via_list, Via};
 use crate::{MAX_HEADERS, MAX_MESSAGE, MAX_VIAS};
 
 /// The first line of a message (RFC 3261 §7.1 Request-Line, §7.2 Status-Line).
@@ -45,21 +46,55 @@ pub enum StartLine<'b> {
 /// typed headers routing needs, stored in a per-message arena.
 ///
 /// Build it with [`crate::parse`]; the buffer and the arena both live for `'b`.
+///
+/// A request is fully checked by `parse`: every Via, From and To value is parsed there, and
+/// a malformed one fails the parse (RFC 4475 wants a 400 for them). A response is relayed
+/// whatever most of its headers look like, so only what every response is matched on is
+/// parsed there (the topmost Via, CSeq, Call-ID); its From, To and the Via values below the
+/// topmost are parsed on first access ([`Message::from`], [`Message::to`],
+/// [`Message::vias`]), and a malformed one is reported there rather than by `parse`.
 #[derive(Clone, Debug)]
 pub struct Message<'b> {
     buf: &'b [u8],
+    arena: &'b Bump,
     start: StartLine<'b>,
     headers: &'b [Header<'b>],
-    vias: &'b [Via<'b>],
+    /// The topmost Via (always present).
+    top_via: &'b Via<'b>,
+    /// All Via values: set by `parse` for a request, on first access for a response.
+    vias: OnceCell<ViaList<'b>>,
+    /// Where the Via values below the topmost start, for the lazy parse of a response.
+    via_rest: ViaRest,
     call_id: Option<&'b str>,
     cseq: Option<CSeq<'b>>,
-    from: Option<NameAddr<'b>>,
-    to: Option<NameAddr<'b>>,
+    /// From and To: set by `parse` for a request, on first access for a response (from the
+    /// header line at `from_at` / `to_at`).
+    from: OnceCell<Option<&'b NameAddr<'b>>>,
+    to: OnceCell<Option<&'b NameAddr<'b>>>,
+    from_at: u8,
+    to_at: u8,
     max_forwards: Option<u32>,
     content_length: Option<usize>,
     headers_end: usize,
     body_offset: usize,
     body_end: usize,
+}
+
+/// The parsed Via values and the error that stopped the lazy parse of a response's Vias.
+#[derive(Clone, Debug)]
+struct ViaList<'b> {
+    vias: &'b [Via<'b>],
+    error: Option<ParseError>,
+}
+
+/// What is left to parse of a response's Via values after the topmost.
+#[derive(Clone, Copy, Debug, Default)]
+struct ViaRest {
+    /// The rest of the topmost Via's line after the comma that follows it, as a byte range of
+    /// the buffer, if there is one.
+    same_line: Option<(usize, usize)>,
+    /// Whether another Via line follows.
+    more_lines: bool,
 }
 
 impl<'b> Message<'b> {
@@ -155,13 +190,26 @@ impl<'b> Message<'b> {
     }
 
     /// All Via values in order, across lines and commas (RFC 3261 §20.42).
+    ///
+    /// In a response the values below the topmost are parsed on the first call (into the
+    /// arena); if one is malformed, or there are more than [`crate::MAX_VIAS`], the list ends
+    /// with the last value parsed before it and [`Message::via_error`] says why. A proxy
+    /// should drop such a response: the Via it would route on may be the broken one.
     pub fn vias(&self) -> &[Via<'b>] {
-        self.vias
+        self.via_list().vias
     }
 
-    /// The topmost Via (RFC 3261 §16.7 step 3, §18.2.1).
+    /// Why the Via values of a response could not all be parsed: `None` when
+    /// [`Message::vias`] holds them all (always for a request, which `parse` rejects
+    /// instead). Parses them if [`Message::vias`] has not been called yet.
+    pub fn via_error(&self) -> Option<ParseError> {
+        self.via_list().error
+    }
+
+    /// The topmost Via (RFC 3261 §16.7 step 3, §18.2.1). Parsed by `parse` in every message;
+    /// this does not parse the others.
     pub fn top_via(&self) -> Option<&Via<'b>> {
-        self.vias.first()
+        Some(self.top_via)
     }
 
     /// The Call-ID (RFC 3261 §20.8), trimmed.
@@ -175,13 +223,19 @@ impl<'b> Message<'b> {
     }
 
     /// The From header (RFC 3261 §20.20).
+    ///
+    /// In a request, `parse` has checked it. In a response it is parsed on the first call,
+    /// and a malformed value (not a `name-addr` / `addr-spec` with parameters, or not
+    /// UTF-8) reads as `None`: a proxy relays a response whatever its From looks like, as it
+    /// does for Contact.
     pub fn from(&self) -> Option<&NameAddr<'b>> {
-        self.from.as_ref()
+        *self.from.get_or_init(|| self.lazy_addr(self.from_at))
     }
 
-    /// The To header (RFC 3261 §20.39).
+    /// The To header (RFC 3261 §20.39). Parsed like [`Message::from`]: in a response on the
+    /// first call, a malformed value reading as `None`.
     pub fn to(&self) -> Option<&NameAddr<'b>> {
-        self.to.as_ref()
+        *self.to.get_or_init(|| self.lazy_addr(self.to_at))
     }
 
     /// Max-Forwards (RFC 3261 §20.22); values above `u32::MAX` saturate (RFC 4475 §3.1.2.4
@@ -224,6 +278,66 @@ impl<'b> Message<'b> {
     pub fn is_empty(&self) -> bool {
         false
     }
+
+    /// The Via list, parsing a response's Vias below the topmost on the first call.
+    fn via_list(&self) -> &ViaList<'b> {
+        self.vias.get_or_init(|| self.lazy_vias())
+    }
+
+    /// Parses the Via values of a response below the topmost: the rest of the topmost's line,
+    /// then every later Via line, stopping at the first error.
+    #[cold]
+    fn lazy_vias(&self) -> ViaList<'b> {
+        let top = self.top_via;
+        let mut vias = BVec::with_capacity_in(4, self.arena);
+        vias.push(top.clone());
+        let mut push = |v: Via<'b>| {
+            if vias.len() >= MAX_VIAS {
+                return Err(ParseError::TooManyVias);
+            }
+            vias.push(v);
+            Ok(())
+        };
+        let buf = self.buf;
+        let mut parse_at = |start: usize, end: usize, index: usize| {
+            let s = buf
+                .get(start..end)
+                .and_then(|v| std::str::from_utf8(v).ok())
+                .ok_or(ParseError::BadVia)?;
+            parse_via_list(s, start, index, &mut push)
+        };
+        let mut result = Ok(());
+        if let Some((start, end)) = self.via_rest.same_line {
+            result = parse_at(start, end, top.header_index);
+        }
+        if self.via_rest.more_lines {
+            let later = self.headers.iter().enumerate().skip(top.header_index + 1);
+            for (i, h) in later.filter(|(_, h)| h.name == HeaderName::Via) {
+                if result.is_err() {
+                    break;
+                }
+                let start = offset_in(buf, h.value);
+                result = parse_at(start, start + h.value.len(), i);
+            }
+        }
+        ViaList {
+            vias: vias.into_bump_slice(),
+            error: result.err(),
+        }
+    }
+
+    /// Parses a response's From or To value from the header line at `index`.
+    #[cold]
+    fn lazy_addr(&self, index: u8) -> Option<&'b NameAddr<'b>> {
+        let h = self.headers.get(usize::from(index))?;
+        let a = parse_name_addr(std::str::from_utf8(h.value).ok()?).ok()?;
+        Some(self.arena.alloc(a))
+    }
+}
+
+/// The offset of `sub`, a subslice of `buf`, in `buf`.
+fn offset_in(buf: &[u8], sub: &[u8]) -> usize {
+    (sub.as_ptr() as usize).wrapping_sub(buf.as_ptr() as usize)
 }
 
 /// Parses one whole message: a UDP datagram, or exactly one message cut by [`crate::frame`].
@@ -233,7 +347,11 @@ impl<'b> Message<'b> {
 /// §18.3, datagrams only). A Content-Length beyond the buffer is
 /// [`ParseError::BodyTruncated`] (RFC 4475 §3.1.2.2). Requests and responses must carry Via,
 /// From, To, Call-ID and CSeq (RFC 3261 §8.1.1), and a request's CSeq method must equal its
-/// method (RFC 3261 §8.1.1.5). Header storage goes into `arena`; nothing else is allocated.
+/// method (RFC 3261 §8.1.1.5). In a response From, To and the Vias below the topmost are
+/// parsed on first access (see [`Message`]). Header storage goes into `arena`; nothing else
+/// is allocated.
+///
+/// Of several errors, the one on the earliest line is reported.
 pub fn parse<'b>(buf: &'b [u8], arena: &'b Bump) -> Result<Message<'b>, ParseError> {
     if buf.len() > MAX_MESSAGE {
         return Err(ParseError::TooLarge);
@@ -243,92 +361,117 @@ pub fn parse<'b>(buf: &'b [u8], arena: &'b Bump) -> Result<Message<'b>, ParseErr
         .iter()
         .position(|&c| c != b'\r' && c != b'\n')
         .ok_or(ParseError::Empty)?;
-    let rest = buf.get(pos..).unwrap_or_default();
-    let nl = memchr::memchr(b'\n', rest).ok_or(ParseError::HeadersUnterminated)?;
-    let line = strip_cr(rest.get(..nl).unwrap_or_default());
-    let start = parse_start_line(line, pos)?;
-    pos += nl + 1;
-
-    // One UTF-8 check over the whole buffer (ASCII fast path) instead of one per field; the
-    // header slices we hand out as `&str` are cut from its valid prefix.
-    let text = match std::str::from_utf8(buf) {
-        Ok(t) => t,
-        Err(e) => std::str::from_utf8(buf.get(..e.valid_up_to()).unwrap_or_default()).unwrap_or(""),
-    };
     let nl = NewlineFinder::new();
-    let mut p = Parsed {
-        text,
-        seen: 0,
-        is_request: matches!(start, StartLine::Request { .. }),
-        headers: BVec::with_capacity_in(16, arena),
-        vias: BVec::with_capacity_in(4, arena),
-        call_id: None,
-        cseq: None,
-        from: None,
-        to: None,
-        max_forwards: None,
-        content_length: None,
-    };
-    let (headers_end, body_offset) = loop {
-        match buf.get(pos..) {
-            Some([b'\r', b'\n', ..]) => break (pos, pos + 2),
-            Some([b'\n', ..]) => break (pos, pos + 1),
-            Some([b' ' | b'\t', ..]) => return Err(ParseError::HeaderName),
-            Some([_, ..]) => {}
-            _ => return Err(ParseError::HeadersUnterminated),
-        }
-        pos = match line_fast(buf, pos, &nl) {
-            Some(l) => p.header_fast(buf, pos, l)?,
-            None => {
-                let line_end = header_line_end(buf, pos)?;
-                p.header(buf, pos, line_end)?;
-                line_end
-            }
-        };
-    };
+    let rest = buf.get(pos..).unwrap_or_default();
+    let lf = nl.find(rest).ok_or(ParseError::HeadersUnterminated)?;
+    let start = parse_start_line::<true>(strip_cr(rest.get(..lf).unwrap_or_default()), pos)?;
+    pos += lf + 1;
+    let is_request = matches!(start, StartLine::Request { .. });
 
-    if p.vias.is_empty() {
-        return Err(ParseError::MissingHeader(HeaderName::Via));
+    // First every line is cut into name and value and indexed; then the typed headers are
+    // parsed, in line order, from that index.
+    let mut scan = Scan::new(arena, is_request);
+    let lines = scan.lines(buf, pos, &nl);
+    // One UTF-8 check over the header section up to the last line that needs it (ASCII fast
+    // path) instead of one per field; the header slices handed out as `&str` are cut from its
+    // valid prefix.
+    let section = match lines {
+        // `from_utf8` checks 16 bytes a step from the first 8-byte aligned one, and the bytes
+        // before and after those steps one at a time: the section is extended (within the
+        // buffer) to end on a step.
+        Ok(_) => {
+            let head = buf.as_ptr().align_offset(8).min(scan.text_end);
+            (head + ((scan.text_end - head + 15) & !15)).min(buf.len())
+        }
+        Err(_) => buf.len(),
+    };
+    let section = buf.get(..section).unwrap_or_default();
+    let text = match std::str::from_utf8(section) {
+        Ok(t) => t,
+        Err(e) => {
+            std::str::from_utf8(section.get(..e.valid_up_to()).unwrap_or_default()).unwrap_or("")
+        }
+    };
+    let mut t = Typed::new(arena, is_request);
+    t.parse(&scan, buf, text)?;
+    let (headers_end, body_offset) = lines?;
+    if scan.names_pending {
+        scan.cut_names(buf, text);
     }
-    // From and To are large; they are checked in place and moved once, not copied out.
-    if p.from.is_none() {
+
+    let (top_via, vias) = match t.top {
+        Some(top) => (top, std::slice::from_ref(top)),
+        None => {
+            let vias = t.vias.into_bump_slice();
+            let top = vias
+                .first()
+                .ok_or(ParseError::MissingHeader(HeaderName::Via))?;
+            (top, vias)
+        }
+    };
+    if scan.seen & single_bit(HeaderName::From) == 0 {
         return Err(ParseError::MissingHeader(HeaderName::From));
     }
-    if p.to.is_none() {
+    if scan.seen & single_bit(HeaderName::To) == 0 {
         return Err(ParseError::MissingHeader(HeaderName::To));
     }
-    let call_id = p
+    let call_id = t
         .call_id
         .ok_or(ParseError::MissingHeader(HeaderName::CallId))?;
-    let cseq = p.cseq.ok_or(ParseError::MissingHeader(HeaderName::CSeq))?;
+    let cseq = t.cseq.ok_or(ParseError::MissingHeader(HeaderName::CSeq))?;
     if let StartLine::Request { method, .. } = start {
         if cseq.method.as_str() != method.as_str() {
             return Err(ParseError::CSeqMethodMismatch);
         }
     }
-    let body_end = match p.content_length {
+    let body_end = match t.content_length {
         Some(cl) => body_offset
             .checked_add(cl)
             .filter(|&e| e <= buf.len())
             .ok_or(ParseError::BodyTruncated)?,
         None => buf.len(),
     };
+    let all_vias = is_request || (t.via_rest.same_line.is_none() && !scan.more_vias);
     Ok(Message {
         buf,
+        arena,
         start,
-        headers: p.headers.into_bump_slice(),
-        vias: p.vias.into_bump_slice(),
+        headers: scan.headers.into_bump_slice(),
+        top_via,
+        vias: if all_vias {
+            OnceCell::from(ViaList { vias, error: None })
+        } else {
+            OnceCell::new()
+        },
+        via_rest: ViaRest {
+            more_lines: scan.more_vias,
+            ..t.via_rest
+        },
         call_id: Some(call_id),
         cseq: Some(cseq),
-        from: p.from,
-        to: p.to,
-        max_forwards: p.max_forwards,
-        content_length: p.content_length,
+        from: if is_request {
+            OnceCell::from(t.from)
+        } else {
+            OnceCell::new()
+        },
+        to: if is_request {
+            OnceCell::from(t.to)
+        } else {
+            OnceCell::new()
+        },
+        from_at: scan.first[slot(HeaderName::From) & 7],
+        to_at: scan.first[slot(HeaderName::To) & 7],
+        max_forwards: t.max_forwards,
+        content_length: t.content_length,
         headers_end,
         body_offset,
         body_end,
     })
 }
+
+// Header indexes are kept as `u8` (`Scan::first`, `Message::from_at`) and as bits of two
+// `u64` (`Scan::typed`).
+const _: () = assert!(MAX_HEADERS <= 128);
 
 /// `line` without a final CR.
 fn strip_cr(line: &[u8]) -> &[u8] {
@@ -353,21 +496,30 @@ fn header_line_end(buf: &[u8], pos: usize) -> Result<usize, ParseError> {
     }
 }
 
-/// Finds the LF that ends a header line. Built once per message: on x86-64 with AVX2 it
+/// Finds the LF that ends a header line. Built once per process: on x86-64 with AVX2 it
 /// calls `memchr`'s AVX2 searcher directly, which skips the per-call CPU-feature dispatch of
 /// [`memchr::memchr`] (about a fifth of its cost on 20–90-byte lines).
 struct NewlineFinder {
     #[cfg(target_arch = "x86_64")]
-    avx2: Option<memchr::arch::x86_64::avx2::memchr::One>,
+    avx2: Option<&'static memchr::arch::x86_64::avx2::memchr::One>,
 }
 
 impl NewlineFinder {
+    /// The finder, built once per process.
     #[inline]
     fn new() -> Self {
-        Self {
-            #[cfg(target_arch = "x86_64")]
-            avx2: memchr::arch::x86_64::avx2::memchr::One::new(b'\n'),
+        #[cfg(target_arch = "x86_64")]
+        {
+            static AVX2: std::sync::OnceLock<Option<memchr::arch::x86_64::avx2::memchr::One>> =
+                std::sync::OnceLock::new();
+            Self {
+                avx2: AVX2
+                    .get_or_init(|| memchr::arch::x86_64::avx2::memchr::One::new(b'\n'))
+                    .as_ref(),
+            }
         }
+        #[cfg(not(target_arch = "x86_64"))]
+        Self {}
     }
 
     /// The index of the first LF in `hay`.
@@ -383,73 +535,200 @@ impl NewlineFinder {
 
 /// A header line as cut up by [`line_fast`]: all offsets are in the message buffer.
 #[derive(Clone, Copy)]
-struct Line {
+struct Line<'b> {
     name: HeaderName,
-    /// Length of the name (from the line start).
-    name_end: usize,
+    /// The name's spelling when it is the canonical one (then it need not be cut from the
+    /// checked text).
+    canonical: Option<&'static str>,
     /// The value without leading and trailing LWS.
-    vstart: usize,
-    vend: usize,
+    value: &'b [u8],
     /// Just past the final LF.
     end: usize,
+}
+
+/// Packs up to 8 bytes little-endian, as they lie in memory.
+const fn pack(s: &[u8]) -> u64 {
+    let mut w = 0;
+    let mut i = 0;
+    while i < s.len() && i < 8 {
+        w |= (s[i] as u64) << (8 * i);
+        i += 1;
+    }
+    w
+}
+
+/// The low `n` bytes of a word (`n` in 1..=8).
+const fn low(n: usize) -> u64 {
+    if n >= 8 {
+        u64::MAX
+    } else {
+        (1 << (8 * n)) - 1
+    }
+}
+
+/// Recognises the common header names written the canonical way and directly followed by
+/// `": "` (`Via: `, `Call-ID: `...), by one or two word compares after a dispatch on the
+/// first byte: the name and its spelling (the value starts after the SP). `None` for anything
+/// else (another letter case, other LWS around the colon, compact forms, other names, fewer
+/// than 16 bytes left), which the caller then classifies by [`HeaderName::at_line_start`] or
+/// a token scan.
+#[inline(always)]
+fn canonical_name(line: &[u8]) -> Option<(HeaderName, &'static str)> {
+    let words: &[u8; 16] = line.get(..16)?.try_into().ok()?;
+    let (a, b) = words.split_at(8);
+    let w = u64::from_le_bytes(a.try_into().ok()?);
+    let w2 = u64::from_le_bytes(b.try_into().ok()?);
+    // `name: ` in one word, or in two (and a byte) when longer than 8 bytes.
+    macro_rules! is {
+        ($s:literal) => {{
+            const S: &[u8] = $s;
+            const T: &[u8] = if S.len() > 8 { S.split_at(8).1 } else { S };
+            if S.len() <= 8 {
+                w & low(S.len()) == pack(S)
+            } else if S.len() <= 16 {
+                w == pack(S) && w2 & low(T.len()) == pack(T)
+            } else {
+                // One byte more than the two words: `Session-Expires: `.
+                w == pack(S) && w2 == pack(T) && line.get(16) == S.last()
+            }
+        }};
+    }
+    let h = match w as u8 {
+        b'V' if is!(b"Via: ") => (HeaderName::Via, "Via"),
+        b'F' if is!(b"From: ") => (HeaderName::From, "From"),
+        b'T' if is!(b"To: ") => (HeaderName::To, "To"),
+        b'C' if is!(b"Call-ID: ") => (HeaderName::CallId, "Call-ID"),
+        b'C' if is!(b"CSeq: ") => (HeaderName::CSeq, "CSeq"),
+        b'C' if is!(b"Contact: ") => (HeaderName::Contact, "Contact"),
+        b'C' if is!(b"Content-Length: ") => (HeaderName::ContentLength, "Content-Length"),
+        b'C' if is!(b"Content-Type: ") => (HeaderName::ContentType, "Content-Type"),
+        b'M' if is!(b"Max-Forwards: ") => (HeaderName::MaxForwards, "Max-Forwards"),
+        b'R' if is!(b"Record-Route: ") => (HeaderName::RecordRoute, "Record-Route"),
+        b'R' if is!(b"Route: ") => (HeaderName::Route, "Route"),
+        b'A' if is!(b"Allow: ") => (HeaderName::Allow, "Allow"),
+        b'S' if is!(b"Supported: ") => (HeaderName::Supported, "Supported"),
+        b'S' if is!(b"Server: ") => (HeaderName::Server, "Server"),
+        b'S' if is!(b"Session-Expires: ") => (HeaderName::SessionExpires, "Session-Expires"),
+        b'U' if is!(b"User-Agent: ") => (HeaderName::UserAgent, "User-Agent"),
+        _ => return None,
+    };
+    Some(h)
 }
 
 /// The common shape of a header line, `name *WSP ":" *WSP value CRLF` with a non-empty value
 /// and no continuation line, cut up in one forward pass: name, colon, value start, then one
 /// LF search from the value. `None` for anything else (no colon, an empty or folded value, no
-/// LF), and the caller takes the general path ([`header_line_end`], [`Parsed::header`]),
+/// LF), and the caller takes the general path ([`header_line_end`], [`Scan::line_general`]),
 /// which then also produces the error. For the lines it takes, the result is what the
 /// general path computes: the name cannot run past the line end (CR and LF are not `token`
 /// characters), and with no continuation line the value ends at the LF.
 #[inline(always)]
-fn line_fast(buf: &[u8], pos: usize, nl: &NewlineFinder) -> Option<Line> {
+fn line_fast<'b>(buf: &'b [u8], pos: usize, nl: &NewlineFinder) -> Option<Line<'b>> {
     let rest = buf.get(pos..)?;
-    let (name, name_end) = match HeaderName::at_line_start(rest) {
-        Some(known) => known,
+    let (name, canonical, mut v) = match canonical_name(rest) {
+        Some((name, s)) => (name, Some(s), s.len() + 2),
         None => {
-            let e = run_while(rest, 0, is_token);
-            (HeaderName::from_bytes(rest.get(..e)?), e)
+            let (name, name_end) = match HeaderName::at_line_start(rest) {
+                Some(known) => known,
+                None => {
+                    let e = run_while(rest, 0, is_token);
+                    (HeaderName::from_bytes(rest.get(..e)?), e)
+                }
+            };
+            if name_end == 0 {
+                return None;
+            }
+            // HCOLON = *( SP / HTAB ) ":" SWS
+            let mut v = name_end;
+            while let Some(b' ' | b'\t') = rest.get(v) {
+                v += 1;
+            }
+            if rest.get(v) != Some(&b':') {
+                return None;
+            }
+            (name, None, v + 1)
         }
     };
-    if name_end == 0 {
-        return None;
-    }
-    let mut v = name_end;
-    while let Some(b' ' | b'\t') = rest.get(v) {
-        v += 1;
-    }
-    if rest.get(v) != Some(&b':') {
-        return None;
-    }
-    v += 1;
-    loop {
-        match rest.get(v) {
-            Some(b' ' | b'\t') => v += 1,
-            Some(b'\r' | b'\n') | None => return None,
-            Some(_) => break,
+    // The rest of SWS. An empty value (CR or LF right after it) or the end of the buffer
+    // takes the general path.
+    let mut c = *rest.get(v)?;
+    if c <= b' ' {
+        while c == b' ' || c == b'\t' {
+            v += 1;
+            c = *rest.get(v)?;
+        }
+        if c == b'\r' || c == b'\n' {
+            return None;
         }
     }
     let tail = rest.get(v..)?;
-    let lf = v + nl.find(tail)?;
-    if let Some(b' ' | b'\t') = rest.get(lf + 1) {
-        return None;
-    }
-    // The value is non-empty and starts with a non-LWS byte, so the trim stops at `v`.
-    let mut vend = lf;
-    while vend > v && matches!(rest.get(vend - 1), Some(b' ' | b'\t' | b'\r')) {
-        vend -= 1;
+    let lf = nl.find(tail)?;
+    // The value is non-empty and starts with a non-LWS byte (so `lf > 0` and the trim stops
+    // at `v`); nearly always it ends in CRLF and no fold follows.
+    let mut value = match tail.get(lf - 1..lf + 2) {
+        Some(&[b'\r', _, next]) if next != b' ' && next != b'\t' => tail.get(..lf - 1)?,
+        _ => {
+            if let Some(b' ' | b'\t') = tail.get(lf + 1) {
+                return None;
+            }
+            match tail.get(..lf)? {
+                [rest @ .., b'\r'] => rest,
+                all => all,
+            }
+        }
+    };
+    if value.last().is_some_and(|&c| c <= b' ') {
+        while let [rest @ .., b' ' | b'\t' | b'\r'] = value {
+            value = rest;
+        }
     }
     Some(Line {
         name,
-        name_end,
-        vstart: pos + v,
-        vend: pos + vend,
-        end: pos + lf + 1,
+        canonical,
+        value,
+        end: pos + v + lf + 1,
     })
 }
 
-/// Parses the start line (`line` has no CRLF; `pos` is its offset in the buffer).
-fn parse_start_line(line: &[u8], pos: usize) -> Result<StartLine<'_>, ParseError> {
+/// Parses the start line (`line` has no CRLF; `pos` is its offset in the buffer). `FAST`
+/// enables the fast path for the usual Status-Line (the tests compare it with the general
+/// one).
+fn parse_start_line<const FAST: bool>(
+    line: &[u8],
+    pos: usize,
+) -> Result<StartLine<'_>, ParseError> {
+    // The usual Status-Line, `SIP/2.0 ddd SP reason` (or no reason), by one word compare.
+    let sip20 = FAST
+        && line
+            .first_chunk::<8>()
+            .is_some_and(|v| u64::from_le_bytes(*v) == pack(b"SIP/2.0 "));
+    if let Some((&[a, b, c], rest)) = line
+        .get(8..)
+        .filter(|_| sip20)
+        .and_then(|r| r.split_first_chunk::<3>())
+    {
+        let digit = |x: u8| u16::from(x.wrapping_sub(b'0'));
+        let code = digit(a) * 100 + digit(b) * 10 + digit(c);
+        if (1..=6).contains(&digit(a)) && digit(b) <= 9 && digit(c) <= 9 {
+            match rest {
+                [b' ', reason @ ..] => {
+                    return Ok(StartLine::Response {
+                        version: Version::SIP_2_0,
+                        code,
+                        reason,
+                    })
+                }
+                [] => {
+                    return Ok(StartLine::Response {
+                        version: Version::SIP_2_0,
+                        code,
+                        reason: rest,
+                    })
+                }
+                _ => {}
+            }
+        }
+    }
     if line
         .get(..4)
         .is_some_and(|p| p.eq_ignore_ascii_case(b"SIP/"))
@@ -510,32 +789,93 @@ fn parse_start_line(line: &[u8], pos: usize) -> Result<StartLine<'_>, ParseError
     })
 }
 
-/// The state collected while walking the header lines.
-struct Parsed<'b> {
-    /// The longest valid UTF-8 prefix of the buffer.
-    text: &'b str,
-    /// Bit set of the single-valued headers seen so far ([`single_bit`]).
-    seen: u8,
-    /// Contact and Date are only checked in requests: a proxy relays a response whatever its
-    /// Contact looks like (dropping a 200 OK for it would break the call), and RFC 4475 only
-    /// asks for their rejection in requests.
+/// The header index built by [`Scan::lines`], and what the typed parsing after it needs.
+struct Scan<'b> {
     is_request: bool,
     headers: BVec<'b, Header<'b>>,
-    vias: BVec<'b, Via<'b>>,
-    call_id: Option<&'b str>,
-    cseq: Option<CSeq<'b>>,
-    from: Option<NameAddr<'b>>,
-    to: Option<NameAddr<'b>>,
-    max_forwards: Option<u32>,
-    content_length: Option<usize>,
+    /// Bit `i % 64` of word `i / 64`: header line `i` is parsed by [`Typed::parse`].
+    /// Requests: every Via, Contact and Date line and the first line of each single-valued
+    /// header. Responses: the first Via line and the first Call-ID, CSeq, Max-Forwards and
+    /// Content-Length.
+    typed: [u64; 2],
+    /// The end of the last line a `&str` is cut from (a typed value or a raw name that is not
+    /// spelled the canonical way): the UTF-8 check stops there.
+    text_end: usize,
+    /// Bit set of the single-valued headers seen so far ([`single_bit`]).
+    seen: u8,
+    /// The index of the first line of each single-valued header, by [`slot`].
+    first: [u8; 8],
+    /// A response has more than one Via line.
+    more_vias: bool,
+    /// Some raw names are still empty: [`Scan::cut_names`] cuts them from the checked text.
+    names_pending: bool,
 }
 
-impl<'b> Parsed<'b> {
-    /// Handles the header line `buf[pos..end]` (continuations and final LF included): the
-    /// general path, for the lines [`line_fast`] declines. Kept out of line so that the hot
-    /// loop stays small.
+impl<'b> Scan<'b> {
+    fn new(arena: &'b Bump, is_request: bool) -> Self {
+        Self {
+            is_request,
+            headers: BVec::with_capacity_in(16, arena),
+            typed: [0; 2],
+            text_end: 0,
+            seen: 0,
+            first: [0; 8],
+            more_vias: false,
+            names_pending: false,
+        }
+    }
+
+    /// Cuts every header line from `pos` to the empty line into name and value and indexes
+    /// it. Returns the offsets of the empty line and of the body, or the first error; the
+    /// lines before an error are indexed.
     #[inline(never)]
-    fn header(&mut self, buf: &'b [u8], pos: usize, end: usize) -> Result<(), ParseError> {
+    fn lines(
+        &mut self,
+        buf: &'b [u8],
+        mut pos: usize,
+        nl: &NewlineFinder,
+    ) -> Result<(usize, usize), ParseError> {
+        loop {
+            // Most lines start with a letter; the empty line, a fold and the end of the
+            // buffer are the bytes up to SP.
+            match buf.get(pos) {
+                Some(&c) if c > b' ' => {}
+                Some(b'\n') => return Ok((pos, pos + 1)),
+                Some(b'\r') if buf.get(pos + 1) == Some(&b'\n') => return Ok((pos, pos + 2)),
+                Some(b' ' | b'\t') => return Err(ParseError::HeaderName),
+                Some(_) => {}
+                None => return Err(ParseError::HeadersUnterminated),
+            }
+            pos = match line_fast(buf, pos, nl) {
+                Some(l) => self.line_fast(pos, l)?,
+                None => self.line_general(buf, pos)?,
+            };
+        }
+    }
+
+    /// Records a line cut up by [`line_fast`]; returns the offset of the next line.
+    #[inline(always)]
+    fn line_fast(&mut self, pos: usize, l: Line<'b>) -> Result<usize, ParseError> {
+        if self.headers.len() >= MAX_HEADERS {
+            return Err(ParseError::TooManyHeaders);
+        }
+        let raw_name = match l.canonical {
+            Some(s) => s,
+            None => {
+                self.names_pending = true;
+                self.text_end = l.end;
+                ""
+            }
+        };
+        self.push(l.name, raw_name, l.value, pos..l.end)?;
+        Ok(l.end)
+    }
+
+    /// [`Scan::lines`] for the lines [`line_fast`] declines (folds, empty values, errors);
+    /// returns the offset of the next line. Kept out of line so that the loop stays small.
+    #[inline(never)]
+    fn line_general(&mut self, buf: &'b [u8], pos: usize) -> Result<usize, ParseError> {
+        let end = header_line_end(buf, pos)?;
         if self.headers.len() >= MAX_HEADERS {
             return Err(ParseError::TooManyHeaders);
         }
@@ -560,65 +900,163 @@ impl<'b> Parsed<'b> {
         if name_end == 0 || content.get(colon) != Some(&b':') {
             return Err(ParseError::HeaderName);
         }
-        let raw_name = self
-            .str_at(buf, pos, name_end)
-            .ok_or(ParseError::HeaderName)?;
         let vstart = skip_lws(content, colon + 1);
         let value = trim_lws(content.get(vstart..).unwrap_or_default());
-        self.apply(buf, name, raw_name, value, pos + vstart, pos..end)
+        self.names_pending = true;
+        self.text_end = end;
+        self.push(name, "", value, pos..end)?;
+        Ok(end)
     }
 
-    /// [`Parsed::header`] for a line that [`line_fast`] has already cut up; returns the
-    /// offset of the next line.
-    #[inline]
-    fn header_fast(&mut self, buf: &'b [u8], pos: usize, l: Line) -> Result<usize, ParseError> {
-        if self.headers.len() >= MAX_HEADERS {
-            return Err(ParseError::TooManyHeaders);
-        }
-        let raw_name = self
-            .str_at(buf, pos, l.name_end)
-            .ok_or(ParseError::HeaderName)?;
-        let value = buf.get(l.vstart..l.vend).unwrap_or_default();
-        self.apply(buf, l.name, raw_name, value, l.vstart, pos..l.end)?;
-        Ok(l.end)
-    }
-
-    /// Checks and records one header line whose name, raw name and trimmed value (at offset
-    /// `base` of the buffer) are known; `line` is the whole line with its final LF.
+    /// Records one header line (`line` with its final LF), with its raw name (or `""`, to be
+    /// cut by [`Scan::cut_names`]) and trimmed value, marking it for [`Typed::parse`] where
+    /// needed. A second line of a single-valued header must repeat the first's value (RFC
+    /// 3261 §7.3.1, RFC 4475 §3.3.8, §3.3.9).
     #[inline(always)]
-    fn apply(
+    fn push(
         &mut self,
-        buf: &'b [u8],
         name: HeaderName,
-        raw_name: &'b str,
+        raw_name: &'static str,
         value: &'b [u8],
-        base: usize,
         line: Range<usize>,
     ) -> Result<(), ParseError> {
-        let (pos, end) = (line.start, line.end);
         let index = self.headers.len();
-        let text = self.text;
-        let value_str =
-            || str_in(text, buf, base, value.len()).ok_or(ParseError::HeaderValue(name));
+        if is_typed(name) && self.mark(name, value, index)? && needs_text(name) {
+            self.text_end = line.end;
+        }
+        self.headers.push(Header {
+            name,
+            raw_name,
+            value,
+            line,
+        });
+        Ok(())
+    }
+
+    /// [`Scan::push`] for the headers [`is_typed`] names; whether the line was marked for
+    /// [`Typed::parse`].
+    #[inline(always)]
+    fn mark(&mut self, name: HeaderName, value: &[u8], index: usize) -> Result<bool, ParseError> {
         let bit = single_bit(name);
-        if self.seen & bit != 0 {
-            let first = self.headers.iter().find(|h| h.name == name);
-            if let Some(first) = first {
-                if first.value != value {
+        let is_request = self.is_request;
+        let typed = if bit != 0 {
+            if self.seen & bit != 0 {
+                let first = self.headers.get(usize::from(self.first[slot(name) & 7]));
+                if first.is_some_and(|h| h.value != value) {
                     return Err(ParseError::DuplicateHeader(name));
                 }
-                self.headers.push(Header {
-                    name,
-                    raw_name,
-                    value,
-                    line: pos..end,
-                });
-                return Ok(());
+                return Ok(false);
+            }
+            self.seen |= bit;
+            // `index` is below `MAX_HEADERS`, which fits a `u8`.
+            self.first[slot(name) & 7] = index as u8;
+            // A response's From and To are parsed on first access.
+            is_request || !matches!(name, HeaderName::From | HeaderName::To)
+        } else if name == HeaderName::Via {
+            if is_request || self.seen & VIA_SEEN == 0 {
+                self.seen |= VIA_SEEN;
+                true
+            } else {
+                self.more_vias = true;
+                false
+            }
+        } else {
+            // Contact and Date are only checked in requests: a proxy relays a response
+            // whatever its Contact looks like (dropping a 200 OK for it would break the
+            // call), and RFC 4475 only asks for their rejection in requests.
+            is_request
+        };
+        if typed {
+            if let Some(w) = self.typed.get_mut(index / 64) {
+                *w |= 1 << (index % 64);
             }
         }
-        self.seen |= bit;
+        Ok(typed)
+    }
+
+    /// Cuts the raw names [`Scan::lines`] left empty (any spelling but the canonical one)
+    /// from `text`, the checked header section: the name is the `token` run at the line
+    /// start.
+    #[cold]
+    fn cut_names(&mut self, buf: &'b [u8], text: &'b str) {
+        for h in self.headers.iter_mut().filter(|h| h.raw_name.is_empty()) {
+            let start = h.line.start;
+            let len = run_while(buf, start, is_token) - start;
+            h.raw_name = str_in(text, buf, start, len).unwrap_or_default();
+        }
+    }
+}
+
+/// [`Scan::seen`] bit for "a Via line was seen" (above the [`single_bit`]s).
+const VIA_SEEN: u8 = 0x80;
+
+/// The typed headers, parsed from the lines [`Scan`] marked.
+struct Typed<'b> {
+    arena: &'b Bump,
+    /// Every Via value of a request.
+    vias: BVec<'b, Via<'b>>,
+    /// The topmost Via of a response.
+    top: Option<&'b Via<'b>>,
+    via_rest: ViaRest,
+    call_id: Option<&'b str>,
+    cseq: Option<CSeq<'b>>,
+    /// From and To, parsed in requests only.
+    from: Option<&'b NameAddr<'b>>,
+    to: Option<&'b NameAddr<'b>>,
+    max_forwards: Option<u32>,
+    content_length: Option<usize>,
+}
+
+impl<'b> Typed<'b> {
+    fn new(arena: &'b Bump, is_request: bool) -> Self {
+        Self {
+            arena,
+            vias: if is_request {
+                BVec::with_capacity_in(4, arena)
+            } else {
+                BVec::new_in(arena)
+            },
+            top: None,
+            via_rest: ViaRest::default(),
+            call_id: None,
+            cseq: None,
+            from: None,
+            to: None,
+            max_forwards: None,
+            content_length: None,
+        }
+    }
+
+    /// Parses the marked lines of `scan` in order; the first error is the message's.
+    fn parse(&mut self, scan: &Scan<'b>, buf: &'b [u8], text: &'b str) -> Result<(), ParseError> {
+        for (i, &word) in scan.typed.iter().enumerate() {
+            let mut marked = word;
+            while marked != 0 {
+                let index = i * 64 + marked.trailing_zeros() as usize;
+                marked &= marked - 1;
+                if let Some(h) = scan.headers.get(index) {
+                    self.header(h, index, buf, text, scan.is_request)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Parses one typed header line.
+    fn header(
+        &mut self,
+        h: &Header<'b>,
+        index: usize,
+        buf: &'b [u8],
+        text: &'b str,
+        is_request: bool,
+    ) -> Result<(), ParseError> {
+        let (name, value) = (h.name, h.value);
+        let base = offset_in(buf, value);
+        let value_str =
+            || str_in(text, buf, base, value.len()).ok_or(ParseError::HeaderValue(name));
         match name {
-            HeaderName::Via => {
+            HeaderName::Via if is_request => {
                 let s = str_in(text, buf, base, value.len()).ok_or(ParseError::BadVia)?;
                 let vias = &mut self.vias;
                 parse_via_list(s, base, index, |v| {
@@ -629,8 +1067,19 @@ impl<'b> Parsed<'b> {
                     Ok(())
                 })?;
             }
-            HeaderName::From => self.from = Some(addr(value_str()?, name)?),
-            HeaderName::To => self.to = Some(addr(value_str()?, name)?),
+            // A response: the topmost value now, the others on first access.
+            HeaderName::Via => {
+                let s = str_in(text, buf, base, value.len()).ok_or(ParseError::BadVia)?;
+                // Parsed in place, in the arena: a `Via` is large.
+                let via = self.arena.alloc(Via::empty(index));
+                let rest = parse_via_first(s, base, index, via)?;
+                self.top = Some(via);
+                if let Some(r) = rest {
+                    self.via_rest.same_line = Some((base + r, base + value.len()));
+                }
+            }
+            HeaderName::From => self.from = Some(self.arena.alloc(addr(value_str()?, name)?)),
+            HeaderName::To => self.to = Some(self.arena.alloc(addr(value_str()?, name)?)),
             HeaderName::CallId => {
                 // callid = word [ "@" word ]: one non-empty run without LWS.
                 if value.is_empty() || has_lws(value) {
@@ -638,7 +1087,7 @@ impl<'b> Parsed<'b> {
                 }
                 self.call_id = Some(value_str()?);
             }
-            HeaderName::CSeq => self.cseq = Some(parse_cseq(value_str()?)?),
+            HeaderName::CSeq => self.cseq = Some(parse_cseq_bytes(value)?),
             HeaderName::MaxForwards => {
                 if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
                     return Err(ParseError::BadMaxForwards);
@@ -653,29 +1102,16 @@ impl<'b> Parsed<'b> {
                 self.content_length = Some(v);
             }
             // Contact = ( STAR / (contact-param *(COMMA contact-param)) ), RFC 3261 §20.10.
-            HeaderName::Contact if self.is_request && value != b"*" => {
+            HeaderName::Contact if value != b"*" => {
                 parse_name_addr_list(value_str()?, |_| Ok(())).map_err(|e| wrap(e, name))?;
             }
             // rfc1123-date ends in "GMT" (RFC 3261 §20.17, RFC 4475 §3.1.2.12).
-            HeaderName::Date if self.is_request && !value.ends_with(b"GMT") => {
+            HeaderName::Date if !value.ends_with(b"GMT") => {
                 return Err(ParseError::HeaderValue(name));
             }
             _ => {}
         }
-        self.headers.push(Header {
-            name,
-            raw_name,
-            value,
-            line: pos..end,
-        });
         Ok(())
-    }
-}
-
-impl<'b> Parsed<'b> {
-    /// `buf[start..start + len]` as `&str`, `None` if it is not UTF-8.
-    fn str_at(&self, buf: &'b [u8], start: usize, len: usize) -> Option<&'b str> {
-        str_in(self.text, buf, start, len)
     }
 }
 
@@ -689,18 +1125,58 @@ fn str_in<'b>(text: &'b str, buf: &'b [u8], start: usize, len: usize) -> Option<
     }
 }
 
-/// The duplicate-tracking bit of a single-valued header (RFC 3261 §7.3.1), 0 for others.
+/// Whether [`Scan::mark`] has work for this header: the typed headers, the single-valued ones
+/// (checked for duplicates), and Contact and Date (checked in requests).
+#[inline(always)]
+fn is_typed(name: HeaderName) -> bool {
+    const TYPED: u64 = 1 << HeaderName::Via as u64
+        | 1 << HeaderName::From as u64
+        | 1 << HeaderName::To as u64
+        | 1 << HeaderName::CallId as u64
+        | 1 << HeaderName::CSeq as u64
+        | 1 << HeaderName::MaxForwards as u64
+        | 1 << HeaderName::ContentLength as u64
+        | 1 << HeaderName::Contact as u64
+        | 1 << HeaderName::Date as u64;
+    (TYPED >> (name as u64 & 63)) & 1 != 0
+}
+
+/// Whether [`Typed::header`] cuts a `&str` from this header's value.
+#[inline(always)]
+fn needs_text(name: HeaderName) -> bool {
+    !matches!(
+        name,
+        HeaderName::CSeq | HeaderName::MaxForwards | HeaderName::ContentLength | HeaderName::Date
+    )
+}
+
+/// The duplicate-tracking bit of a single-valued header (RFC 3261 §7.3.1), 0 for others:
+/// From, To, Call-ID, CSeq, Max-Forwards and Content-Length, which are declared one after
+/// the other, get bits 0 to 5.
+#[inline(always)]
 fn single_bit(name: HeaderName) -> u8 {
-    match name {
-        HeaderName::From => 1,
-        HeaderName::To => 2,
-        HeaderName::CallId => 4,
-        HeaderName::CSeq => 8,
-        HeaderName::MaxForwards => 16,
-        HeaderName::ContentLength => 32,
-        _ => 0,
+    let d = slot(name);
+    if d < 6 {
+        1 << d
+    } else {
+        0
     }
 }
+
+/// The position of a single-valued header in [`Scan::first`] (at least 6 for the others).
+#[inline(always)]
+fn slot(name: HeaderName) -> usize {
+    (name as usize).wrapping_sub(HeaderName::From as usize)
+}
+
+// `single_bit` relies on the declaration order.
+const _: () = assert!(
+    HeaderName::To as usize == HeaderName::From as usize + 1
+        && HeaderName::CallId as usize == HeaderName::From as usize + 2
+        && HeaderName::CSeq as usize == HeaderName::From as usize + 3
+        && HeaderName::MaxForwards as usize == HeaderName::From as usize + 4
+        && HeaderName::ContentLength as usize == HeaderName::From as usize + 5
+);
 
 /// Whether `v` contains LWS. LWS bytes are all at most SP, so the common case is settled by
 /// a minimum over the bytes, which the compiler vectorizes.
@@ -727,20 +1203,39 @@ fn wrap(e: ParseError, name: HeaderName) -> ParseError {
 mod tests {
     use super::*;
 
-    fn parsed<'b>(buf: &'b [u8], arena: &'b Bump, is_request: bool) -> Parsed<'b> {
-        Parsed {
-            text: std::str::from_utf8(buf).unwrap_or(""),
-            seen: 0,
-            is_request,
-            headers: BVec::new_in(arena),
-            vias: BVec::new_in(arena),
-            call_id: None,
-            cseq: None,
-            from: None,
-            to: None,
-            max_forwards: None,
-            content_length: None,
-        }
+    /// Indexes `line` (followed by the empty line) through the fast or the general path and
+    /// parses what it marked.
+    fn one_line(line: &str, is_request: bool, fast: bool) -> String {
+        let buf = format!("{line}\r\n");
+        let b = buf.as_bytes();
+        let arena = Bump::new();
+        let mut scan = Scan::new(&arena, is_request);
+        let r = if fast {
+            let l = line_fast(b, 0, &NewlineFinder::new())
+                .unwrap_or_else(|| panic!("declined {line:?}"));
+            scan.line_fast(0, l)
+        } else {
+            scan.line_general(b, 0)
+        };
+        // The text the parse would check: up to `text_end`, which must be enough.
+        let text = std::str::from_utf8(&b[..scan.text_end]).unwrap_or("");
+        scan.cut_names(b, text);
+        let mut t = Typed::new(&arena, is_request);
+        let typed = r.and_then(|_| t.parse(&scan, b, text));
+        format!(
+            "{r:?} {typed:?} {:?} {:?} {} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?}",
+            &scan.headers[..],
+            scan.typed,
+            scan.seen,
+            scan.first,
+            scan.more_vias,
+            (&t.vias[..], t.top),
+            t.via_rest,
+            t.call_id,
+            t.cseq,
+            (t.from, t.to),
+            (t.max_forwards, t.content_length),
+        )
     }
 
     /// Every line the fast path takes gives the same header, typed values and result as the
@@ -748,49 +1243,48 @@ mod tests {
     #[test]
     fn fast_line_path_agrees_with_general_path() {
         let taken = [
-            "Via: SIP/2.0/UDP h:5060;branch=z9hG4bK1;rport\r\n",
-            "v:SIP/2.0/TCP h;received=1.2.3.4 , SIP/2.0/UDP x\r\n",
-            "From: \"A\" <sip:a@b>;tag=1 \t \r\n",
-            "t : <sip:b@c>\n",
-            "Call-ID: abc@def\r\n",
-            "i:\tabc def\r\n",
-            "CSeq: 1 INVITE\r\n",
-            "CSeq: 1INVITE\r\n",
-            "Max-Forwards: 70\r\n",
-            "Max-Forwards: 7x\r\n",
-            "Content-Length: 12 \r\r\n",
-            "Contact: <sip:a@b>, <sip:c@d>\r\n",
-            "Contact: *\r\n",
-            "Contact: <sip:a@b\r\n",
-            "Date: Sat, 13 Nov 2010 23:29:00 GMT\r\n",
-            "Date: yesterday\r\n",
-            "X-Unknown: \u{e9}t\u{e9}\r\n",
-            "Subject: x\r\n",
-            "Via: SIP/2.0/UDP h;x=\"q\"\r\n",
-            "Via: nonsense\r\n",
-            "From: <sip:a@b>;tag=x,<sip:c@d>\r\n",
+            "Via: SIP/2.0/UDP h:5060;branch=z9hG4bK1;rport",
+            "v:SIP/2.0/TCP h;received=1.2.3.4 , SIP/2.0/UDP x",
+            "From: \"A\" <sip:a@b>;tag=1 \t ",
+            "t : <sip:b@c>",
+            "Call-ID: abc@def",
+            "i:\tabc def",
+            "CSeq: 1 INVITE",
+            "CSeq: 1INVITE",
+            "Max-Forwards: 70",
+            "Max-Forwards: 7x",
+            "Content-Length: 12 \r",
+            "Contact: <sip:a@b>, <sip:c@d>",
+            "Contact: *",
+            "Contact: <sip:a@b",
+            "Date: Sat, 13 Nov 2010 23:29:00 GMT",
+            "Date: yesterday",
+            "X-Unknown: \u{e9}t\u{e9}",
+            "Subject: x",
+            "Via: SIP/2.0/UDP h;x=\"q\"",
+            "Via: nonsense",
+            "From: <sip:a@b>;tag=x,<sip:c@d>",
+            "Record-Route: <sip:p;lr>",
+            "record-route: <sip:p;lr>",
+            "Route:<sip:p;lr>",
+            "Allow: INVITE",
+            "Supported: timer",
+            "Server: x",
+            "Session-Expires: 1800",
+            "User-Agent: x",
+            "Content-Type: application/sdp",
+            "Content-Typ: x",
+            "Content-Types: x",
+            "CSeq : 1 INVITE",
+            "Via:SIP/2.0/UDP h",
         ];
         for line in taken {
             for is_request in [true, false] {
-                let buf = format!("{line}\r\n");
-                let b = buf.as_bytes();
-                let (a1, a2) = (Bump::new(), Bump::new());
-                let (mut fast, mut general) =
-                    (parsed(b, &a1, is_request), parsed(b, &a2, is_request));
-                let l = line_fast(b, 0, &NewlineFinder::new())
-                    .unwrap_or_else(|| panic!("declined {line:?}"));
-                let r1 = fast.header_fast(b, 0, l);
-                let end = header_line_end(b, 0).unwrap();
-                let r2 = general.header(b, 0, end).map(|()| end);
-                assert_eq!(r1, r2, "{line:?}");
-                assert_eq!(&fast.headers[..], &general.headers[..], "{line:?}");
-                assert_eq!(&fast.vias[..], &general.vias[..], "{line:?}");
-                assert_eq!(fast.from, general.from, "{line:?}");
-                assert_eq!(fast.to, general.to, "{line:?}");
-                assert_eq!(fast.call_id, general.call_id, "{line:?}");
-                assert_eq!(fast.cseq, general.cseq, "{line:?}");
-                assert_eq!(fast.max_forwards, general.max_forwards, "{line:?}");
-                assert_eq!(fast.content_length, general.content_length, "{line:?}");
+                assert_eq!(
+                    one_line(line, is_request, true),
+                    one_line(line, is_request, false),
+                    "{line:?}"
+                );
             }
         }
         let declined = [
@@ -808,6 +1302,105 @@ mod tests {
                 line_fast(line.as_bytes(), 0, &NewlineFinder::new()).is_none(),
                 "{line:?}"
             );
+        }
+    }
+
+    /// The canonical-spelling names are what the token scan finds, and only exact spellings
+    /// followed by the colon are taken.
+    #[test]
+    fn canonical_names_agree_with_token_scan() {
+        for (name, _) in crate::header::LONG {
+            for spelled in [name.to_string(), name.to_lowercase(), name.to_uppercase()] {
+                for tail in [
+                    ": value and more\r\n",
+                    ":value and more\r\n",
+                    " : value and more\r\n",
+                    "x: v\r\n",
+                ] {
+                    let line = format!("{spelled}{tail}");
+                    if let Some((h, s)) = canonical_name(line.as_bytes()) {
+                        assert_eq!(s, spelled, "{line:?}");
+                        assert!(tail.starts_with(": "), "{line:?}");
+                        assert_eq!(h, HeaderName::from_bytes(spelled.as_bytes()), "{line:?}");
+                    }
+                }
+            }
+        }
+        assert!(canonical_name(b"Via: SIP/2.0/UDP h\r\n").is_some());
+        assert!(canonical_name(b"Via: x\r\n").is_none(), "too short to load");
+    }
+
+    /// The Status-Line fast path gives what the general path gives, or leaves the line to it.
+    #[test]
+    fn status_line_fast_path_agrees_with_general_path() {
+        let lines = [
+            "SIP/2.0 200 OK",
+            "SIP/2.0 200",
+            "SIP/2.0 200 ",
+            "SIP/2.0 100 Trying",
+            "SIP/2.0 699 x y",
+            "SIP/2.0 099 x",
+            "SIP/2.0 700 x",
+            "SIP/2.0 2000 OK",
+            "SIP/2.0 20 OK",
+            "SIP/2.0 20",
+            "SIP/2.0 2x0 OK",
+            "SIP/2.0 200\tOK",
+            "SIP/2.0 200  OK",
+            "SIP/2.0  200 OK",
+            "sip/2.0 200 OK",
+            "SIP/2.1 200 OK",
+            "SIP/2.0 ",
+            "SIP/2.0",
+        ];
+        for line in lines {
+            let b = line.as_bytes();
+            assert_eq!(
+                parse_start_line::<true>(b, 0),
+                parse_start_line::<false>(b, 0),
+                "{line:?}"
+            );
+        }
+    }
+
+    proptest::proptest! {
+        /// Status lines of random codes and reasons.
+        #[test]
+        fn status_line_fast_path_agrees_on_random_lines(
+            tail in "[0-9a-zA-Z \t]{0,8}",
+        ) {
+            let line = format!("SIP/2.0 {tail}");
+            let b = line.as_bytes();
+            proptest::prop_assert_eq!(
+                parse_start_line::<true>(b, 0),
+                parse_start_line::<false>(b, 0)
+            );
+        }
+
+        /// Random header lines: whenever the fast path takes one, it indexes and parses it
+        /// as the general path does.
+        #[test]
+        fn fast_line_path_agrees_on_random_lines(
+            name in proptest::sample::select(vec![
+                "Via", "via", "VIA", "v", "From", "from", "f", "To", "t", "Call-ID", "call-id",
+                "i", "CSeq", "cseq", "Contact", "m", "Content-Length", "content-length", "l",
+                "Content-Type", "c", "Max-Forwards", "Record-Route", "Route", "Allow",
+                "Supported", "k", "Server", "Session-Expires", "User-Agent", "Date",
+                "X-Custom", "Vias", "Contact-X",
+            ]),
+            colon in proptest::sample::select(vec![": ", ":", " : ", ":\t", ":  ", "\t:"]),
+            value in "[ -~]{0,40}",
+            end in proptest::sample::select(vec!["", " ", "\t", "\r", " \r"]),
+            is_request in proptest::bool::ANY,
+        ) {
+            let line = format!("{name}{colon}{value}{end}");
+            let b = format!("{line}\r\n");
+            if line_fast(b.as_bytes(), 0, &NewlineFinder::new()).is_some() {
+                proptest::prop_assert_eq!(
+                    one_line(&line, is_request, true),
+                    one_line(&line, is_request, false)
+                );
+            }
         }
     }
 }

@@ -8,10 +8,11 @@
 //! ```
 
 use crate::chars::{
-    eq_lower, is_lws, is_param_value, is_token, parse_u64, quoted_len, run_while, skip_lws,
-    trim_lws_str,
+    eq_lower, is_lws, is_param_value, is_token, parse_u64, quoted_len, run_while, short_digits,
+    skip_lws, trim_lws_str,
 };
 use crate::error::ParseError;
+use crate::header::HeaderName;
 use crate::method::Method;
 use crate::uri::{find_param, Scheme, Uri};
 
@@ -55,7 +56,55 @@ pub struct CSeq<'b> {
 const CSEQ_LIMIT: u64 = 1 << 31;
 
 /// Parses a CSeq value such as `"4711 INVITE"` (RFC 3261 §20.16).
+#[inline]
 pub fn parse_cseq(s: &str) -> Result<CSeq<'_>, ParseError> {
+    cseq_fast(s.as_bytes()).map_or_else(|| parse_cseq_general(s), Ok)
+}
+
+/// [`parse_cseq`] on the raw value; a value that is not UTF-8 is
+/// [`ParseError::HeaderValue`]. The message parser uses it, so that a CSeq needs no UTF-8
+/// check of its own line.
+#[inline]
+pub(crate) fn parse_cseq_bytes(b: &[u8]) -> Result<CSeq<'_>, ParseError> {
+    match cseq_fast(b) {
+        Some(c) => Ok(c),
+        None => parse_cseq_general(
+            std::str::from_utf8(b).map_err(|_| ParseError::HeaderValue(HeaderName::CSeq))?,
+        ),
+    }
+}
+
+/// The common shape of a CSeq value, 1 to 9 digits, one SP and the method, in one pass;
+/// `None` for anything else (LWS elsewhere, longer numbers, errors), which
+/// [`parse_cseq_general`] then parses or rejects.
+#[inline(always)]
+fn cseq_fast(b: &[u8]) -> Option<CSeq<'_>> {
+    let (num, i) = match short_digits(b, 0) {
+        Some(run) => run,
+        None => {
+            let mut num = 0u32;
+            let mut i = 0;
+            while let Some(&c) = b.get(i) {
+                let d = c.wrapping_sub(b'0');
+                if d > 9 || i == 9 {
+                    break;
+                }
+                num = num * 10 + u32::from(d);
+                i += 1;
+            }
+            (num, i)
+        }
+    };
+    if i > 0 && b.get(i) == Some(&b' ') {
+        if let Some(method) = b.get(i + 1..).and_then(Method::from_bytes) {
+            return Some(CSeq { num, method });
+        }
+    }
+    None
+}
+
+/// [`parse_cseq`] for any shape.
+fn parse_cseq_general(s: &str) -> Result<CSeq<'_>, ParseError> {
     let s = trim_lws_str(s);
     let b = s.as_bytes();
     let digits = b
@@ -208,4 +257,54 @@ fn name_addr_at(s: &str, i: usize) -> Result<(NameAddr<'_>, usize), ParseError> 
         },
         end,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The one-pass CSeq path gives what the general path gives, or leaves the value to it.
+    #[test]
+    fn cseq_fast_path_agrees_with_general_path() {
+        for v in [
+            "314159 INVITE",
+            "1 ACK",
+            "0 BYE",
+            "123456789 OPTIONS",
+            "1234567890 INVITE",
+            "2147483648 INVITE",
+            "01 INVITE",
+            "1 invite",
+            "1  INVITE",
+            "1\tINVITE",
+            "1 INVITE ",
+            "1 INV ITE",
+            "1 X-Ext.Method",
+            "1 IN<VITE",
+            "1INVITE",
+            " 1 INVITE",
+            "1 ",
+            "",
+        ] {
+            assert_eq!(parse_cseq(v), parse_cseq_general(v), "{v:?}");
+            assert_eq!(
+                parse_cseq_bytes(v.as_bytes()),
+                parse_cseq_general(v),
+                "{v:?}"
+            );
+        }
+        assert_eq!(
+            parse_cseq_bytes(b"1 INV\xffITE"),
+            Err(ParseError::HeaderValue(HeaderName::CSeq))
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn cseq_fast_path_agrees_on_random_values(
+            v in "[0-9]{0,11}[ \t]{0,2}[A-Za-z.!-]{0,8}[ ]?",
+        ) {
+            proptest::prop_assert_eq!(parse_cseq(&v), parse_cseq_general(&v));
+        }
+    }
 }

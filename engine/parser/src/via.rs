@@ -13,8 +13,8 @@
 use std::ops::Range;
 
 use crate::chars::{
-    eq_lower, is_host, is_lws, is_param_value, is_token, parse_port, parse_u64, quoted_len, run_in,
-    run_while, skip_lws, HOST, PARAM_VALUE, TOKEN,
+    eq_lower, is_host, is_lws, is_param_value, is_token, lower_at, parse_port, parse_u64, port_at,
+    quoted_len, run_in, run_while, skip_lws, HOST, PARAM_VALUE, TOKEN,
 };
 use crate::error::ParseError;
 use crate::proto::Proto;
@@ -51,6 +51,24 @@ pub struct Via<'b> {
 }
 
 impl<'b> Via<'b> {
+    /// A placeholder to parse into.
+    pub(crate) const fn empty(header_index: usize) -> Self {
+        Self {
+            proto: None,
+            transport: "",
+            host: "",
+            port: None,
+            branch: None,
+            received: None,
+            rport: None,
+            maddr: None,
+            ttl: None,
+            params: "",
+            span: 0..0,
+            header_index,
+        }
+    }
+
     /// A Via with its sent-protocol and sent-by and no parameters yet.
     fn bare(transport: &'b str, host: &'b str, port: Option<u16>, header_index: usize) -> Self {
         Self {
@@ -74,7 +92,8 @@ impl<'b> Via<'b> {
 /// The span is relative to `s` and `header_index` is 0.
 pub fn parse_via(s: &str) -> Result<Via<'_>, ParseError> {
     let start = skip_lws(s.as_bytes(), 0);
-    let (via, next) = via_parm(s, start, 0, 0)?;
+    let mut via = Via::empty(0);
+    let next = via_parm(s, start, 0, 0, &mut via)?;
     if skip_lws(s.as_bytes(), next) != s.len() {
         return Err(ParseError::BadVia);
     }
@@ -92,13 +111,42 @@ pub(crate) fn parse_via_list<'b>(
     let b = s.as_bytes();
     let mut i = skip_lws(b, 0);
     loop {
-        let (via, next) = via_parm(s, i, base, header_index)?;
+        let mut via = Via::empty(header_index);
+        let next = via_parm(s, i, base, header_index, &mut via)?;
         f(via)?;
         i = skip_lws(b, next);
         match b.get(i) {
             None => return Ok(()),
             Some(b',') => i = skip_lws(b, i + 1),
             Some(_) => return Err(ParseError::BadVia),
+        }
+    }
+}
+
+/// Parses the first value of a Via header value (`via-parm *(COMMA via-parm)`) into `via`
+/// (which must come in as [`Via::empty`]):
+/// the topmost Via of a response, whose other values are parsed later
+/// ([`crate::Message::vias`]). Returns, when a comma follows it, the index in `s` just after
+/// that comma. Anything but the end of `s` or a comma after the first value (after LWS) is
+/// [`ParseError::BadVia`], as in [`parse_via_list`].
+#[inline]
+pub(crate) fn parse_via_first<'b>(
+    s: &'b str,
+    base: usize,
+    header_index: usize,
+    via: &mut Via<'b>,
+) -> Result<Option<usize>, ParseError> {
+    let b = s.as_bytes();
+    let next = via_parm(s, skip_lws(b, 0), base, header_index, via)?;
+    match b.get(next) {
+        None => Ok(None),
+        Some(_) => {
+            let i = skip_lws(b, next);
+            match b.get(i) {
+                None => Ok(None),
+                Some(b',') => Ok(Some(i + 1)),
+                Some(_) => Err(ParseError::BadVia),
+            }
         }
     }
 }
@@ -117,34 +165,36 @@ fn expect_sep(b: &[u8], i: usize, sep: u8) -> Result<usize, ParseError> {
     Ok(skip_lws(b, i + 1))
 }
 
-/// Parses one `via-parm` at `i` (no leading LWS). Returns it and the index after its last
-/// byte (before any trailing LWS or comma).
+/// Parses one `via-parm` at `i` (no leading LWS) into `via`, which must come in as
+/// [`Via::empty`]. Returns the index after its last byte (before any trailing LWS or comma).
 #[inline]
-fn via_parm(
-    s: &str,
+fn via_parm<'b>(
+    s: &'b str,
     i: usize,
     base: usize,
     header_index: usize,
-) -> Result<(Via<'_>, usize), ParseError> {
+    via: &mut Via<'b>,
+) -> Result<usize, ParseError> {
     if s.as_bytes()
         .get(i..i + 8)
         .is_some_and(|p| eq_lower(p, b"sip/2.0/"))
     {
-        if let Some(fast) = via_parm_compact(s, i + 8, i, base, header_index) {
-            return Ok(fast);
+        if let Some(end) = via_parm_compact(s, i + 8, i, base, header_index, via) {
+            return Ok(end);
         }
     }
-    via_parm_general(s, i, base, header_index)
+    via_parm_general(s, i, base, header_index, via)
 }
 
 /// [`via_parm`] for any shape: LWS around every separator, any protocol name and version,
 /// IPv6 sent-by, quoted parameter values.
-fn via_parm_general(
-    s: &str,
+fn via_parm_general<'b>(
+    s: &'b str,
     i: usize,
     base: usize,
     header_index: usize,
-) -> Result<(Via<'_>, usize), ParseError> {
+    out: &mut Via<'b>,
+) -> Result<usize, ParseError> {
     let b = s.as_bytes();
     let sub = |r: Range<usize>| s.get(r).ok_or(ParseError::BadVia);
     let start = i;
@@ -242,30 +292,47 @@ fn via_parm_general(
         via.params = sub(ps..end)?;
     }
     via.span = base + start..base + end;
-    Ok((via, end))
+    *out = via;
+    Ok(end)
 }
 
 /// The common shape of a `via-parm` after `SIP/2.0/`, with no LWS but the single SP
 /// before sent-by and no quoted or IPv6 values: `UDP host:port;branch=z9hG4bK1;rport`.
+///
+/// `via` must come in as [`Via::empty`]; only the parts found are written.
 ///
 /// Each part is scanned once and the separators are checked in place, without the
 /// `skip_lws` calls between them. Returns `None` on anything else (LWS, `[`, `"`, an error),
 /// and [`via_parm`] then parses the value from the start: this path only accepts values the
 /// general one accepts, and builds the same [`Via`] for them.
 #[inline]
-fn via_parm_compact(
-    s: &str,
+fn via_parm_compact<'b>(
+    s: &'b str,
     i: usize,
     start: usize,
     base: usize,
     header_index: usize,
-) -> Option<(Via<'_>, usize)> {
+    via: &mut Via<'b>,
+) -> Option<usize> {
     let b = s.as_bytes();
-    let tr_end = run_in(b, i, &TOKEN);
-    if tr_end == i || b.get(tr_end) != Some(&b' ') {
-        return None;
-    }
-    let h = tr_end + 1;
+    // The usual transports in upper case: no token scan and no name dispatch.
+    let (proto, transport, h) = match b.get(i..i + 4) {
+        Some(b"UDP ") => (Some(Proto::Udp), "UDP", i + 4),
+        Some(b"TCP ") => (Some(Proto::Tcp), "TCP", i + 4),
+        Some(b"TLS ") => (Some(Proto::Tls), "TLS", i + 4),
+        _ => {
+            let tr_end = run_in(b, i, &TOKEN);
+            if tr_end == i || b.get(tr_end) != Some(&b' ') {
+                return None;
+            }
+            let transport = s.get(i..tr_end)?;
+            (
+                Proto::from_name(transport.as_bytes()),
+                transport,
+                tr_end + 1,
+            )
+        }
+    };
     let host_end = run_in(b, h, &HOST);
     if host_end == h {
         return None;
@@ -273,12 +340,16 @@ fn via_parm_compact(
     let mut end = host_end;
     let mut port = None;
     if b.get(end) == Some(&b':') {
-        let q = run_while(b, end + 1, |c| c.is_ascii_digit());
-        port = Some(parse_port(b.get(end + 1..q)?)?);
+        let (p, q) = port_at(b, end + 1)?;
+        port = Some(p);
         end = q;
     }
-    let transport = s.get(i..tr_end)?;
-    let mut via = Via::bare(transport, s.get(h..host_end)?, port, header_index);
+    // `via` comes in as `Via::empty(header_index)`: only the parts found are written.
+    via.proto = proto;
+    via.transport = transport;
+    via.host = s.get(h..host_end)?;
+    via.port = port;
+    via.header_index = header_index;
     let params_start = end;
     while b.get(end) == Some(&b';') {
         let n = end + 1;
@@ -286,9 +357,9 @@ fn via_parm_compact(
         // instead of a token scan and the name dispatch of `apply_param`. Each ends the name
         // at a byte that is not a `token` character, so it is the token the general path
         // would scan, and the value is the same `is_param_value` run.
-        if let Some((field, v)) = if b.get(n..n + 7).is_some_and(|p| eq_lower(p, b"branch=")) {
+        if let Some((field, v)) = if lower_at(b, n, b"branch=") {
             Some((&mut via.branch, n + 7))
-        } else if b.get(n..n + 9).is_some_and(|p| eq_lower(p, b"received=")) {
+        } else if lower_at(b, n, b"received") && b.get(n + 8) == Some(&b'=') {
             Some((&mut via.received, n + 9))
         } else {
             None
@@ -301,12 +372,15 @@ fn via_parm_compact(
             end = v_end;
             continue;
         }
-        if b.get(n..n + 5).is_some_and(|p| eq_lower(p, b"rport")) {
+        if lower_at(b, n, b"rport") {
             match b.get(n + 5) {
                 Some(b'=') => {
-                    let v = n + 6;
-                    let v_end = run_in(b, v, &PARAM_VALUE);
-                    via.rport = Some(Some(parse_port(b.get(v..v_end)?)?));
+                    // The value is the `is_param_value` run, which must be all digits.
+                    let (port, v_end) = port_at(b, n + 6)?;
+                    if b.get(v_end).is_some_and(|&c| is_param_value(c)) {
+                        return None;
+                    }
+                    via.rport = Some(Some(port));
                     end = v_end;
                     continue;
                 }
@@ -334,7 +408,7 @@ fn via_parm_compact(
             value = Some(v..v_end);
             end = v_end;
         }
-        apply_param(&mut via, s, pname, value).ok()?;
+        apply_param(via, s, pname, value).ok()?;
     }
     if !matches!(b.get(end), None | Some(b',')) {
         return None;
@@ -343,7 +417,7 @@ fn via_parm_compact(
         via.params = s.get(params_start..end)?;
     }
     via.span = base + start..base + end;
-    Some((via, end))
+    Some(end)
 }
 
 /// Records the well-known Via parameters (RFC 3261 §20.42, RFC 3581 §3).
@@ -402,10 +476,17 @@ mod tests {
             "SIP/2.0/UDP h;rportx;branchx=1;receivedx=2;rport",
             "SIP/2.0/UDP h;rport;x=1,SIP/2.0/UDP h2",
             "SIP/2.0/UDP h;branch=z9hG4bK.1;rport=0",
+            "SIP/2.0/TCP h:0;branch=x",
+            "SIP/2.0/TLS h:65535",
+            "SIP/2.0/UDPX h",
+            "SIP/2.0/udp h",
+            "SIP/2.0/SCTP h:00005060",
         ];
         for v in taken {
-            let fast = via_parm_compact(v, 8, 0, 7, 3).unwrap_or_else(|| panic!("{v:?}"));
-            assert_eq!(Ok(fast), via_parm_general(v, 0, 7, 3), "{v:?}");
+            let (mut fast, mut general) = (Via::empty(0), Via::empty(0));
+            let end = via_parm_compact(v, 8, 0, 7, 3, &mut fast).unwrap_or_else(|| panic!("{v:?}"));
+            assert_eq!(Ok(end), via_parm_general(v, 0, 7, 3, &mut general), "{v:?}");
+            assert_eq!(fast, general, "{v:?}");
         }
         let declined = [
             "SIP/2.0/UDP  h",
@@ -413,6 +494,8 @@ mod tests {
             "SIP/2.0/UDP h ;branch=x",
             "SIP/2.0/UDP h:;branch=x",
             "SIP/2.0/UDP h:70000",
+            "SIP/2.0/UDP h:65536",
+            "SIP/2.0/UDP h:99999999999999999999",
             "SIP/2.0/UDP h;x=\"q\"",
             "SIP/2.0/UDP h;rport=x",
             "SIP/2.0/UDP h;ttl=300",
@@ -431,7 +514,8 @@ mod tests {
             "SIP/2.0/UDP h;branch=a b",
         ];
         for v in declined {
-            assert_eq!(via_parm_compact(v, 8, 0, 7, 3), None, "{v:?}");
+            let mut via = Via::empty(0);
+            assert_eq!(via_parm_compact(v, 8, 0, 7, 3, &mut via), None, "{v:?}");
         }
     }
 }

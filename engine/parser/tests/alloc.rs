@@ -40,7 +40,9 @@ fn parse_allocates_only_in_the_arena() {
         arena.reset();
         let before = ALLOCS.load(Ordering::Relaxed);
         let m = ferrosip_parser::parse(msg, &arena).expect("parses");
+        // A response's From, To and lower Vias are parsed here, also into the arena.
         let vias = m.vias().len();
+        assert!(m.via_error().is_none() && m.from().is_some() && m.to().is_some());
         let after = ALLOCS.load(Ordering::Relaxed);
         assert_eq!(
             after - before,

@@ -562,3 +562,272 @@ fn responses_relay_odd_contacts() {
     );
     assert_eq!(err(&req), ParseError::HeaderValue(HeaderName::Contact));
 }
+
+/// The header lines of a response and of a request with the same headers and a start line
+/// of the same length (so that spans agree).
+fn response_and_request(lines: &[&str]) -> (Vec<u8>, Vec<u8>) {
+    let build = |start: &str| {
+        let mut s = format!("{start}\r\n");
+        for l in lines {
+            s.push_str(l);
+            s.push_str("\r\n");
+        }
+        s.push_str("\r\n");
+        s.into_bytes()
+    };
+    (build("SIP/2.0 200 Okay!"), build("BYE sip:b SIP/2.0"))
+}
+
+#[test]
+fn response_from_to_and_vias_parse_on_access_like_request_ones() {
+    let cases: [&[&str]; 4] = [
+        &[VIA, FROM, TO, CALLID, "CSeq: 1 BYE"],
+        &[
+            "Via: SIP/2.0/UDP a;branch=z9hG4bK1, SIP/2.0/TCP b:5061;branch=z9hG4bK2",
+            "v: SIP/2.0/UDP [2001:db8::1]:5060;branch=z9hG4bK3;received=1.2.3.4",
+            "Record-Route: <sip:p;lr>",
+            "f: \"A b\" <sip:a@b;transport=tcp>;tag=x",
+            "t: sip:b@c",
+            CALLID,
+            "CSeq: 1 BYE",
+            "Via: SIP/2.0/SCTP d ;rport",
+        ],
+        &[
+            "Via: SIP/2.0/UDP a;branch=z9hG4bK1 ,",
+            "  SIP/2.0/UDP c;branch=z9hG4bK2",
+            FROM,
+            TO,
+            CALLID,
+            "CSeq: 1 BYE",
+        ],
+        &[
+            "via : SIP/2.0/UDP a",
+            "FROM:<sip:a@b>",
+            "to:<sip:b@c>;tag=1",
+            CALLID,
+            "CSeq: 1 BYE",
+        ],
+    ];
+    for lines in cases {
+        let (resp, req) = response_and_request(lines);
+        let (a1, a2) = (bumpalo::Bump::new(), bumpalo::Bump::new());
+        let r = parse(&resp, &a1).unwrap();
+        let q = parse(&req, &a2).unwrap();
+        // The topmost Via is parsed by `parse`; the others and From/To on access.
+        assert_eq!(r.top_via(), q.top_via(), "{lines:?}");
+        assert_eq!(r.vias(), q.vias(), "{lines:?}");
+        assert_eq!(r.via_error(), None);
+        assert_eq!(r.from(), q.from(), "{lines:?}");
+        assert_eq!(r.to(), q.to(), "{lines:?}");
+        assert_eq!(r.headers(), q.headers(), "{lines:?}");
+        // In either order of access.
+        let a3 = bumpalo::Bump::new();
+        let r2 = parse(&resp, &a3).unwrap();
+        assert_eq!(r2.via_error(), None);
+        assert_eq!(r2.to(), q.to());
+        assert_eq!(r2.vias(), q.vias());
+        assert_eq!(r2.top_via(), q.top_via());
+    }
+}
+
+#[test]
+fn malformed_lazy_parts_of_a_response() {
+    // A second Via that does not parse: the response parses, the list ends before the bad
+    // value and `via_error` says why; a request with the same Vias is a 400.
+    let vias = [
+        "Via: SIP/2.0/UDP a;branch=z9hG4bK1",
+        "Via: SIP/2.0/UDP b;branch=z9hG4bK2, SIP/2.0/UDP c;;",
+        "Via: SIP/2.0/UDP d",
+    ];
+    let lines = [vias[0], vias[1], vias[2], FROM, TO, CALLID, "CSeq: 1 BYE"];
+    let (resp, req) = response_and_request(&lines);
+    let arena = bumpalo::Bump::new();
+    let r = parse(&resp, &arena).unwrap();
+    assert_eq!(r.top_via().unwrap().host, "a");
+    let hosts: Vec<_> = r.vias().iter().map(|v| v.host).collect();
+    assert_eq!(hosts, ["a", "b"]);
+    assert_eq!(r.via_error(), Some(ParseError::BadVia));
+    assert_eq!(err(&req), ParseError::BadVia);
+
+    // Junk after the topmost value on its own line: the topmost is fine, the rest is not.
+    let lines = ["Via: SIP/2.0/UDP a, junk", FROM, TO, CALLID, "CSeq: 1 BYE"];
+    let (resp, _) = response_and_request(&lines);
+    let arena = bumpalo::Bump::new();
+    let r = parse(&resp, &arena).unwrap();
+    assert_eq!(r.top_via().unwrap().host, "a");
+    assert_eq!(r.vias().len(), 1);
+    assert_eq!(r.via_error(), Some(ParseError::BadVia));
+
+    // A malformed topmost Via is still a parse error.
+    let lines = ["Via: SIP/2.0/UDP a b", FROM, TO, CALLID, "CSeq: 1 BYE"];
+    let (resp, _) = response_and_request(&lines);
+    assert_eq!(err(&resp), ParseError::BadVia);
+
+    // Too many Vias in a response: the first MAX_VIAS, and the error.
+    let many = format!("Via: {}", vec!["SIP/2.0/UDP h"; MAX_VIAS + 1].join(","));
+    let lines = [many.as_str(), FROM, TO, CALLID, "CSeq: 1 BYE"];
+    let (resp, req) = response_and_request(&lines);
+    let arena = bumpalo::Bump::new();
+    let r = parse(&resp, &arena).unwrap();
+    assert_eq!(r.vias().len(), MAX_VIAS);
+    assert_eq!(r.via_error(), Some(ParseError::TooManyVias));
+    assert_eq!(err(&req), ParseError::TooManyVias);
+
+    // A malformed From reads as `None` in a response (To is unaffected); a request gets 400.
+    let lines = [VIA, "From: <sip:a@b", TO, CALLID, "CSeq: 1 BYE"];
+    let (resp, req) = response_and_request(&lines);
+    let arena = bumpalo::Bump::new();
+    let r = parse(&resp, &arena).unwrap();
+    assert_eq!(r.from(), None);
+    assert_eq!(r.to().unwrap().uri_raw, "sip:bob@biloxi.com");
+    assert_eq!(err(&req), ParseError::HeaderValue(HeaderName::From));
+    // Likewise a To that is not UTF-8.
+    let (mut resp, _) =
+        response_and_request(&[VIA, FROM, "To: <sip:b\u{e9}@c>", CALLID, "CSeq: 1 BYE"]);
+    let pos = resp
+        .windows(2)
+        .position(|w| w == "\u{e9}".as_bytes())
+        .unwrap();
+    resp.splice(pos..pos + 2, [0xE9]);
+    let arena = bumpalo::Bump::new();
+    let r = parse(&resp, &arena).unwrap();
+    assert_eq!(r.to(), None);
+    assert!(r.from().is_some());
+    // Still required to be present.
+    let (resp, _) = response_and_request(&[VIA, TO, CALLID, "CSeq: 1 BYE"]);
+    assert_eq!(err(&resp), ParseError::MissingHeader(HeaderName::From));
+}
+
+#[test]
+fn errors_are_reported_in_line_order() {
+    // Typed values are parsed after the lines are indexed; the error on the earliest line
+    // still wins.
+    let cases = [
+        (
+            msg!(
+                "INVITE sip:b@c SIP/2.0",
+                "Via: SIP/2.0/UDP a;;",
+                "Bad Line",
+                FROM,
+                TO
+            ),
+            ParseError::BadVia,
+        ),
+        (
+            msg!(
+                "INVITE sip:b@c SIP/2.0",
+                VIA,
+                "Bad Line",
+                "Call-ID: a b",
+                FROM,
+                TO
+            ),
+            ParseError::HeaderName,
+        ),
+        (
+            msg!(
+                "INVITE sip:b@c SIP/2.0",
+                VIA,
+                "Call-ID: a b",
+                "Call-ID: c",
+                FROM
+            ),
+            ParseError::HeaderValue(HeaderName::CallId),
+        ),
+        (
+            msg!(
+                "INVITE sip:b@c SIP/2.0",
+                VIA,
+                "Call-ID: a",
+                "Call-ID: c",
+                "CSeq: x"
+            ),
+            ParseError::DuplicateHeader(HeaderName::CallId),
+        ),
+        (
+            msg!(
+                "INVITE sip:b@c SIP/2.0",
+                VIA,
+                "CSeq: x",
+                "Call-ID: a",
+                "Call-ID: c"
+            ),
+            ParseError::BadCSeq,
+        ),
+        (
+            msg!(
+                "INVITE sip:b@c SIP/2.0",
+                VIA,
+                "Max-Forwards: x",
+                FROM,
+                "Via: SIP/2.0/UDP ;"
+            ),
+            ParseError::BadMaxForwards,
+        ),
+        (
+            msg!(
+                "INVITE sip:b@c SIP/2.0",
+                VIA,
+                "Content-Length: x",
+                "From: <sip:a"
+            ),
+            ParseError::BadContentLength,
+        ),
+        (
+            msg!(
+                "INVITE sip:b@c SIP/2.0",
+                VIA,
+                "From: <sip:a",
+                "Content-Length: x"
+            ),
+            ParseError::HeaderValue(HeaderName::From),
+        ),
+        (
+            b"INVITE sip:b@c SIP/2.0\r\nVia: SIP/2.0/UDP a;;\r\nFrom: x".to_vec(),
+            ParseError::BadVia,
+        ),
+        (
+            b"INVITE sip:b@c SIP/2.0\r\nVia: SIP/2.0/UDP a\r\nFrom: x".to_vec(),
+            ParseError::HeadersUnterminated,
+        ),
+    ];
+    for (buf, want) in cases {
+        assert_eq!(err(&buf), want, "{}", String::from_utf8_lossy(&buf));
+    }
+}
+
+#[test]
+fn raw_names_keep_their_spelling() {
+    let buf = msg!(
+        "OPTIONS sip:b@c SIP/2.0",
+        "via : SIP/2.0/UDP a",
+        "f: <sip:a@b>",
+        "TO:<sip:b@c>",
+        "Call-ID: x",
+        "CSeq: 1 OPTIONS",
+        "X-Custom-Header: 1",
+        "Content-Type:application/sdp",
+        "Session-Expires: 90",
+        "Session-Expires : 90"
+    );
+    ok(&buf, |m| {
+        let names: Vec<_> = m.headers().iter().map(|h| h.raw_name).collect();
+        assert_eq!(
+            names,
+            [
+                "via",
+                "f",
+                "TO",
+                "Call-ID",
+                "CSeq",
+                "X-Custom-Header",
+                "Content-Type",
+                "Session-Expires",
+                "Session-Expires"
+            ]
+        );
+        for h in m.headers() {
+            assert!(m.buf()[h.line.clone()].starts_with(h.raw_name.as_bytes()));
+        }
+    });
+}

@@ -383,6 +383,8 @@ fn corpus() -> Vec<Vec<u8>> {
         eprintln!("note: torture data absent, mutating a built-in message only");
         out.push(b"INVITE sip:b@c SIP/2.0\r\nVia: SIP/2.0/UDP a;branch=z9hG4bK1\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:b@c>\r\nCall-ID: x\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n".to_vec());
     }
+    // A response too, whose From, To and lower Vias are parsed on access.
+    out.push(b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP a;branch=z9hG4bK1, SIP/2.0/UDP b\r\nv: SIP/2.0/TCP c;rport\r\nFrom: \"A\" <sip:a@b>;tag=1\r\nTo: <sip:b@c>;tag=2\r\nCall-ID: x\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n".to_vec());
     out.sort();
     out
 }
@@ -474,6 +476,12 @@ proptest! {
         if let Ok(m) = parse(&buf, &arena) {
             prop_assert!(m.body_offset() <= m.len() && m.len() <= buf.len());
             prop_assert!(m.headers_end() < m.body_offset());
+            // A response's From, To and lower Vias are parsed here; a request's by `parse`.
+            prop_assert_eq!(m.vias().first(), m.top_via());
+            let (from, to, via_error) = (m.from(), m.to(), m.via_error());
+            if m.is_request() {
+                prop_assert!(from.is_some() && to.is_some() && via_error.is_none());
+            }
             for v in m.vias() {
                 prop_assert!(v.span.end <= buf.len());
                 prop_assert!(v.header_index < m.headers().len());

@@ -417,7 +417,10 @@ impl Router {
             stats.count_request(msg.method());
         } else {
             stats.rx_replies += 1;
-            if !msg.version().is_sip_2_0() {
+            // A malformed Via below the topmost (parsed on first use in responses, see
+            // the parser's `Message::via_error`) makes the reply unparsable, as before the
+            // parse became lazy: dropped and counted. Relaying reads every Via anyway.
+            if !msg.version().is_sip_2_0() || msg.via_error().is_some() {
                 stats.bad_replies += 1;
                 return;
             }

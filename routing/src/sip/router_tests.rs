@@ -99,6 +99,39 @@ CSeq: 314159 INVITE\r\n\
 Content-Length: 0\r\n\r\n";
 
 #[test]
+fn reply_with_a_malformed_lower_via_is_dropped_and_counted() {
+    // The parser reads a response's lower Vias on first use; the router still drops a reply
+    // whose next hop cannot be parsed, as when parsing was eager.
+    let mut r = router(FORWARD_CFG);
+    let bad = RESPONSE.replace(
+        "Via: SIP/2.0/UDP client.example.com:5062;",
+        "Via: SIP/2.0/UDP client.example.com:port;",
+    );
+    let out = handle_from(
+        &mut r,
+        bad.as_bytes(),
+        "127.0.0.1:5070".parse().unwrap(),
+        Proto::Udp,
+    );
+    assert!(out.is_empty());
+    assert_eq!(r.stats().bad_replies, 1);
+    assert_eq!(r.stats().fwd_replies, 0);
+    // A malformed From in a response is not read by a stateless relay: relayed as it is.
+    let from = RESPONSE.replace(
+        "From: Alice <sip:alice@example.com>",
+        "From: Alice <sip:alice@example.com",
+    );
+    let out = handle_from(
+        &mut r,
+        from.as_bytes(),
+        "127.0.0.1:5070".parse().unwrap(),
+        Proto::Udp,
+    );
+    assert_eq!(out.len(), 1);
+    assert_eq!(r.stats().fwd_replies, 1);
+}
+
+#[test]
 fn reply_pops_our_via_and_goes_to_rport() {
     let mut r = router(FORWARD_CFG);
     let out = handle_from(
