@@ -76,14 +76,7 @@ impl<'b> Via<'b> {
             transport,
             host,
             port,
-            branch: None,
-            received: None,
-            rport: None,
-            maddr: None,
-            ttl: None,
-            params: "",
-            span: 0..0,
-            header_index,
+            ..Self::empty(header_index)
         }
     }
 }
