@@ -19,7 +19,7 @@ use ferrosip_routing::rpc::WorkerBoard;
 use ferrosip_routing::sip::{ProcessState, Router};
 use ferrosip_transports::callid::find_call_id;
 use ferrosip_transports::steer::owner_of;
-use ferrosip_transports::udp::{send_batch, RecvBatch, RECV_BATCH};
+use ferrosip_transports::udp::{send_batch, RecvBatch};
 use std::fmt;
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd};
@@ -385,7 +385,7 @@ impl Worker {
                 }
             }
             self.flush();
-            if n < RECV_BATCH {
+            if !batch.full() {
                 break;
             }
         }

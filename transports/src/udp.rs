@@ -23,9 +23,36 @@ const SOCKADDR_LEN: u32 = std::mem::size_of::<libc::sockaddr_storage>() as u32;
 /// Datagrams sent per `sendmmsg` call.
 pub const SEND_BATCH: usize = 64;
 
+/// `UDP_SEGMENT` (linux/udp.h, Linux 4.18): a send's `cmsg` level `SOL_UDP` option giving the
+/// size every datagram of a generic segmentation offload (GSO) send is cut to.
+const UDP_SEGMENT: libc::c_int = 103;
+
+/// `UDP_GRO` (linux/udp.h, Linux 5.0): the socket option that lets a socket receive a GSO
+/// send whole, and the `cmsg` type that gives the segment size on receive.
+const UDP_GRO: libc::c_int = 104;
+
+/// Most datagrams one GSO send may carry (the kernel's `UDP_MAX_SEGMENTS`).
+pub const GSO_MAX_SEGMENTS: usize = 64;
+
+/// Largest datagram sent as part of a GSO run: a GSO segment may not exceed the route's MTU
+/// (the kernel refuses the send with `EINVAL`), so only runs of datagrams that fit an
+/// Ethernet MTU with IPv6 and UDP headers are cut by the kernel; larger ones go one by one and
+/// may be IP-fragmented as usual.
+pub const GSO_MAX_SEGMENT: usize = 1_400;
+
+/// Most payload bytes of one GSO send (65,535 minus IPv6 and UDP headers, rounded down).
+const GSO_MAX_BYTES: usize = 65_000;
+
+/// Bytes of control buffer per received datagram: room for one `cmsghdr` with an `int`.
+const CMSG_BUF: usize = 32;
+
 /// Receive buffers for one batch of datagrams, with the `recvmmsg` message headers that point
 /// into them built once: a call only resets the address lengths the previous call used
 /// (rebuilding and zeroing 32 headers per call cost ~800 instructions per wake-up, callgrind).
+///
+/// With [`RecvBatch::enable_gro`] a received entry may hold several datagrams that a peer sent
+/// with one GSO send (the kernel keeps them together up to the socket); the batch cuts them
+/// apart again, so [`RecvBatch::get`] always yields single datagrams.
 pub struct RecvBatch {
     /// Message headers: entry `i` points at `iovs[i]` and `addrs[i]`.
     hdrs: Vec<libc::mmsghdr>,
@@ -33,12 +60,18 @@ pub struct RecvBatch {
     _iovs: Vec<libc::iovec>,
     bufs: Vec<Box<[u8]>>,
     addrs: Vec<libc::sockaddr_storage>,
+    /// Control buffers (8-byte aligned), one per entry; used only with GRO on.
+    ctrl: Vec<[u64; CMSG_BUF / 8]>,
+    /// Entries filled by the last receive.
     count: usize,
+    /// With GRO on: every datagram of the last receive as (entry, offset, length).
+    segs: Vec<(u32, u32, u32)>,
+    gro: bool,
 }
 
 // SAFETY: the raw pointers in `hdrs` and `iovs` point only into heap memory this value owns
-// (`bufs`, `addrs`, `iovs`), which is never reallocated after `new`; moving the value to
-// another thread moves that ownership with it.
+// (`bufs`, `addrs`, `iovs`, `ctrl`), which is never reallocated after `new`; moving the value
+// to another thread moves that ownership with it.
 unsafe impl Send for RecvBatch {}
 
 impl RecvBatch {
@@ -78,23 +111,59 @@ impl RecvBatch {
             _iovs: iovs,
             bufs,
             addrs,
+            ctrl: vec![[0u64; CMSG_BUF / 8]; RECV_BATCH],
             count: 0,
+            segs: Vec::new(),
+            gro: false,
         }
     }
 
-    /// Receives up to [`RECV_BATCH`] datagrams without blocking. Returns how many arrived
-    /// (0 when none is ready).
+    /// Turns on generic receive offload (`UDP_GRO`, Linux ≥ 5.0) for `fd` and makes this batch
+    /// read the segment size the kernel reports with each entry. A run of equal-sized
+    /// datagrams that a peer sent with one GSO send ([`send_batch_gso`]) then crosses the
+    /// kernel's receive path once instead of once per datagram. Errors when the kernel does
+    /// not know the option; the batch is unchanged then.
+    pub fn enable_gro(&mut self, fd: BorrowedFd<'_>) -> io::Result<()> {
+        let one: libc::c_int = 1;
+        // SAFETY: a valid fd and a pointer to a c_int that lives across the call.
+        let r = unsafe {
+            libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_UDP,
+                UDP_GRO,
+                (&one as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if r != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        for (h, c) in self.hdrs.iter_mut().zip(self.ctrl.iter_mut()) {
+            h.msg_hdr.msg_control = c.as_mut_ptr().cast();
+            h.msg_hdr.msg_controllen = CMSG_BUF as _;
+        }
+        self.segs.reserve(RECV_BATCH * GSO_MAX_SEGMENTS);
+        self.gro = true;
+        Ok(())
+    }
+
+    /// Receives up to [`RECV_BATCH`] entries without blocking. Returns how many datagrams
+    /// arrived (0 when none is ready): with GRO on, an entry may hold several.
     pub fn recv(&mut self, fd: BorrowedFd<'_>) -> io::Result<usize> {
         // The kernel wrote the address length (and message length and flags) of the entries
         // the last call filled; the others are as `new` left them.
         for h in self.hdrs.iter_mut().take(self.count) {
             h.msg_hdr.msg_namelen = SOCKADDR_LEN;
             h.msg_hdr.msg_flags = 0;
+            if self.gro {
+                h.msg_hdr.msg_controllen = CMSG_BUF as _;
+            }
         }
         self.count = 0;
-        // SAFETY: every header points at a live buffer and address slot owned by `self`, built
-        // in `new` and never moved (see the `Send` impl); the kernel writes at most the sizes
-        // given there.
+        self.segs.clear();
+        // SAFETY: every header points at a live buffer, address slot and (with GRO) control
+        // buffer owned by `self`, built in `new` and never moved (see the `Send` impl); the
+        // kernel writes at most the sizes given there.
         let n = unsafe {
             libc::recvmmsg(
                 fd.as_raw_fd(),
@@ -112,12 +181,41 @@ impl RecvBatch {
             };
         }
         self.count = n as usize;
-        Ok(self.count)
+        if !self.gro {
+            return Ok(self.count);
+        }
+        for i in 0..self.count {
+            let h = &self.hdrs[i];
+            let len = h.msg_len as usize;
+            let seg = gro_segment_size(&h.msg_hdr).filter(|&s| s > 0 && s < len);
+            match seg {
+                Some(s) => {
+                    let mut off = 0;
+                    while off < len {
+                        let l = s.min(len - off);
+                        self.segs.push((i as u32, off as u32, l as u32));
+                        off += l;
+                    }
+                }
+                None => self.segs.push((i as u32, 0, len as u32)),
+            }
+        }
+        Ok(self.segs.len())
+    }
+
+    /// Whether the last [`RecvBatch::recv`] filled every entry (the socket may hold more);
+    /// a short batch means it is drained.
+    pub fn full(&self) -> bool {
+        self.count == RECV_BATCH
     }
 
     /// Number of datagrams from the last [`RecvBatch::recv`].
     pub fn len(&self) -> usize {
-        self.count
+        if self.gro {
+            self.segs.len()
+        } else {
+            self.count
+        }
     }
 
     /// Whether the last receive returned nothing.
@@ -128,13 +226,35 @@ impl RecvBatch {
     /// Datagram `i` of the last receive and its source address (`None` for a source that is not
     /// IPv4/IPv6).
     pub fn get(&self, i: usize) -> Option<(&[u8], SocketAddr)> {
-        if i >= self.count {
-            return None;
-        }
-        let src = sockaddr_to_std(self.addrs.get(i)?)?;
-        let len = self.hdrs.get(i)?.msg_len as usize;
-        Some((self.bufs.get(i)?.get(..len)?, src))
+        let (entry, off, len) = if self.gro {
+            let &(e, o, l) = self.segs.get(i)?;
+            (e as usize, o as usize, l as usize)
+        } else {
+            if i >= self.count {
+                return None;
+            }
+            (i, 0, self.hdrs.get(i)?.msg_len as usize)
+        };
+        let src = sockaddr_to_std(self.addrs.get(entry)?)?;
+        Some((self.bufs.get(entry)?.get(off..off + len)?, src))
     }
+}
+
+/// The segment size of a received GSO entry, from its `UDP_GRO` control message.
+fn gro_segment_size(m: &libc::msghdr) -> Option<usize> {
+    // SAFETY: `m` is a header the kernel just filled: its control pointer and length describe
+    // the control buffer it wrote, which the CMSG macros walk within those bounds.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(m);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_UDP && (*c).cmsg_type == UDP_GRO {
+                let v = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<libc::c_int>());
+                return usize::try_from(v).ok();
+            }
+            c = libc::CMSG_NXTHDR(m, c);
+        }
+    }
+    None
 }
 
 /// Converts a kernel socket address to a std one.
@@ -276,6 +396,160 @@ where
     report
 }
 
+/// Most `iovec`s handed to one `sendmmsg` by [`send_batch_gso`] (the kernel's `UIO_MAXIOV`).
+const GSO_MAX_IOVS: usize = 1_024;
+
+/// Whether [`send_batch_gso`] may still ask the kernel for segmentation offload on a socket:
+/// the first time the kernel refuses a GSO send (no `UDP_SEGMENT` in an old kernel, a device
+/// without checksum offload, a segment larger than the route's MTU), the run is sent again
+/// datagram by datagram and GSO stays off for this socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Gso {
+    /// GSO sends are still tried.
+    pub enabled: bool,
+}
+
+impl Default for Gso {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
+}
+
+/// Sends datagrams like [`send_batch`], but hands each run of consecutive datagrams to the
+/// same destination whose sizes are equal (the last may be shorter) to the kernel as one
+/// generic segmentation offload send (`UDP_SEGMENT`, Linux ≥ 4.18; at most
+/// [`GSO_MAX_SEGMENTS`] datagrams of at most [`GSO_MAX_SEGMENT`] bytes). The kernel's send
+/// path then runs once per run instead of once per datagram, and a receiver with
+/// [`RecvBatch::enable_gro`] takes the run whole; any other receiver gets the datagrams one by
+/// one, exactly as sent. Callers order `msgs` so that such runs are consecutive; the order of
+/// datagrams is kept.
+pub fn send_batch_gso(
+    fd: BorrowedFd<'_>,
+    msgs: &[(&[u8], SocketAddr)],
+    gso: &mut Gso,
+) -> SendReport {
+    if !gso.enabled {
+        return send_batch(fd, msgs.iter().copied());
+    }
+    let mut report = SendReport::default();
+    let mut addrs: [MaybeUninit<(libc::sockaddr_storage, libc::socklen_t)>; SEND_BATCH] =
+        [const { MaybeUninit::uninit() }; SEND_BATCH];
+    let mut ctrl = [[0u64; 4]; SEND_BATCH];
+    let mut iovs: [MaybeUninit<libc::iovec>; GSO_MAX_IOVS] =
+        [const { MaybeUninit::uninit() }; GSO_MAX_IOVS];
+    let mut all_hdrs: [MaybeUninit<libc::mmsghdr>; SEND_BATCH] =
+        [const { MaybeUninit::uninit() }; SEND_BATCH];
+    // Each header's run: (first index in `msgs`, datagrams).
+    let mut runs = [(0usize, 0usize); SEND_BATCH];
+    let mut i = 0;
+    while i < msgs.len() {
+        let mut nh = 0;
+        let mut niov = 0;
+        while nh < SEND_BATCH && i < msgs.len() && niov < GSO_MAX_IOVS {
+            let (d0, a0) = msgs[i];
+            let mut cnt = 1;
+            let mut bytes = d0.len();
+            if gso.enabled && !d0.is_empty() && d0.len() <= GSO_MAX_SEGMENT {
+                while i + cnt < msgs.len() && cnt < GSO_MAX_SEGMENTS && niov + cnt < GSO_MAX_IOVS {
+                    let (d, a) = msgs[i + cnt];
+                    if a != a0
+                        || d.is_empty()
+                        || d.len() > d0.len()
+                        || bytes + d.len() > GSO_MAX_BYTES
+                    {
+                        break;
+                    }
+                    cnt += 1;
+                    bytes += d.len();
+                    if d.len() < d0.len() {
+                        break; // only the last segment may be shorter
+                    }
+                }
+            }
+            for (k, (d, _)) in msgs[i..i + cnt].iter().enumerate() {
+                iovs[niov + k].write(libc::iovec {
+                    iov_base: d.as_ptr() as *mut _,
+                    iov_len: d.len(),
+                });
+            }
+            let (addr, addr_len) = addrs[nh].write(std_to_sockaddr(&a0));
+            // SAFETY: mmsghdr is plain old data; all-zero is a valid value.
+            let mut h: libc::mmsghdr = unsafe { MaybeUninit::zeroed().assume_init() };
+            h.msg_hdr.msg_name = (addr as *mut libc::sockaddr_storage).cast();
+            h.msg_hdr.msg_namelen = *addr_len;
+            h.msg_hdr.msg_iov = iovs[niov].as_mut_ptr();
+            h.msg_hdr.msg_iovlen = cnt as _;
+            if cnt > 1 {
+                write_segment_cmsg(&mut h.msg_hdr, &mut ctrl[nh], d0.len() as u16);
+            }
+            all_hdrs[nh].write(h);
+            runs[nh] = (i, cnt);
+            nh += 1;
+            niov += cnt;
+            i += cnt;
+        }
+        // SAFETY: entries 0..nh were initialised in the loop above; MaybeUninit<T> has T's
+        // layout.
+        let hdrs: &mut [libc::mmsghdr] =
+            unsafe { std::slice::from_raw_parts_mut(all_hdrs.as_mut_ptr().cast(), nh) };
+        let mut off = 0;
+        while off < hdrs.len() {
+            // SAFETY: the headers point into `addrs`, `iovs`, `ctrl` and the caller's slices,
+            // all alive for the duration of the call; the kernel only reads them.
+            let n = unsafe {
+                libc::sendmmsg(
+                    fd.as_raw_fd(),
+                    hdrs[off..].as_mut_ptr(),
+                    (hdrs.len() - off) as u32,
+                    libc::MSG_DONTWAIT,
+                )
+            };
+            if n > 0 {
+                let n = n as usize;
+                report.sent += runs[off..off + n].iter().map(|r| r.1).sum::<usize>();
+                off += n;
+                continue;
+            }
+            let err = io::Error::last_os_error();
+            if err.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            let (start, cnt) = runs[off];
+            let refused = matches!(
+                err.raw_os_error(),
+                Some(libc::EINVAL | libc::EIO | libc::EOPNOTSUPP | libc::ENOPROTOOPT)
+            );
+            if cnt > 1 && refused {
+                // The kernel does not do GSO here: this run one by one, and no more runs.
+                gso.enabled = false;
+                let r = send_batch(fd, msgs[start..start + cnt].iter().copied());
+                report.sent += r.sent;
+                report.failed += r.failed;
+            } else {
+                report.failed += cnt;
+            }
+            off += 1;
+        }
+    }
+    report
+}
+
+/// Points `m`'s control data at `buf`, holding one `UDP_SEGMENT` message with `size`.
+fn write_segment_cmsg(m: &mut libc::msghdr, buf: &mut [u64; 4], size: u16) {
+    m.msg_control = buf.as_mut_ptr().cast();
+    // SAFETY: CMSG_SPACE only computes a size.
+    m.msg_controllen = unsafe { libc::CMSG_SPACE(std::mem::size_of::<u16>() as u32) } as _;
+    // SAFETY: `buf` (32 bytes, 8-aligned) holds CMSG_SPACE(2) = 24 bytes; CMSG_FIRSTHDR
+    // returns its start, and the data written stays inside it.
+    unsafe {
+        let c = libc::CMSG_FIRSTHDR(m);
+        (*c).cmsg_level = libc::SOL_UDP;
+        (*c).cmsg_type = UDP_SEGMENT;
+        (*c).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<u16>() as u32) as _;
+        std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<u16>(), size);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -314,6 +588,85 @@ mod tests {
             0,
             "nothing left: would block"
         );
+    }
+
+    /// Receives until `want` datagrams arrived or 5 s passed; also returns how many
+    /// `recvmmsg` entries carried them.
+    fn recv_all(batch: &mut RecvBatch, fd: BorrowedFd<'_>, want: usize) -> (Vec<Vec<u8>>, usize) {
+        let mut got = Vec::new();
+        let mut entries = 0;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while got.len() < want && std::time::Instant::now() < deadline {
+            let n = batch.recv(fd).unwrap();
+            entries += batch.count;
+            for i in 0..n {
+                got.push(batch.get(i).unwrap().0.to_vec());
+            }
+        }
+        (got, entries)
+    }
+
+    #[test]
+    fn gso_runs_arrive_as_the_datagrams_sent_with_and_without_gro() {
+        let a = bind_udp("127.0.0.1:0".parse().unwrap()).unwrap();
+        let plain = bind_udp("127.0.0.1:0".parse().unwrap()).unwrap();
+        let gro = bind_udp("127.0.0.1:0".parse().unwrap()).unwrap();
+        let (pa, ga) = (local_addr(&plain).unwrap(), local_addr(&gro).unwrap());
+        // Runs of equal sizes, a shorter last one, a size change, two destinations and a
+        // datagram too large for a GSO segment, in an order the runs must keep.
+        let mut msgs: Vec<(Vec<u8>, SocketAddr)> = Vec::new();
+        for i in 0..150 {
+            msgs.push((
+                format!("INVITE {i:04} {}", "x".repeat(300)).into_bytes(),
+                ga,
+            ));
+        }
+        msgs.push((b"short".to_vec(), ga));
+        for i in 0..10 {
+            msgs.push((format!("to-plain {i:02}").into_bytes(), pa));
+        }
+        msgs.push((vec![b'L'; GSO_MAX_SEGMENT + 1], ga));
+        msgs.push((vec![b'L'; GSO_MAX_SEGMENT + 1], ga));
+        for i in 0..70 {
+            msgs.push((format!("ACK {i:04}").into_bytes(), ga));
+        }
+        let refs: Vec<(&[u8], SocketAddr)> = msgs.iter().map(|(d, a)| (d.as_slice(), *a)).collect();
+        let mut rg = RecvBatch::new();
+        let gro_on = rg.enable_gro(gro.as_fd()).is_ok();
+        let mut gso = Gso::default();
+        let report = send_batch_gso(a.as_fd(), &refs, &mut gso);
+        assert_eq!(
+            report,
+            SendReport {
+                sent: refs.len(),
+                failed: 0
+            }
+        );
+        let want_g: Vec<Vec<u8>> = msgs
+            .iter()
+            .filter(|m| m.1 == ga)
+            .map(|m| m.0.clone())
+            .collect();
+        let want_p: Vec<Vec<u8>> = msgs
+            .iter()
+            .filter(|m| m.1 == pa)
+            .map(|m| m.0.clone())
+            .collect();
+        let (got_g, entries) = recv_all(&mut rg, gro.as_fd(), want_g.len());
+        assert_eq!(
+            got_g, want_g,
+            "the GRO receiver gets every datagram, in order"
+        );
+        let (got_p, plain_entries) = recv_all(&mut RecvBatch::new(), plain.as_fd(), want_p.len());
+        assert_eq!(
+            got_p, want_p,
+            "a receiver without GRO gets the datagrams one by one"
+        );
+        assert_eq!(plain_entries, want_p.len());
+        if gso.enabled && gro_on {
+            // 150 INVITEs + "short" = 3 runs (64, 64, 23), 2 large singles, 70 ACKs = 2 runs.
+            assert_eq!(entries, 7, "each GSO run crossed the kernel as one entry");
+        }
     }
 
     #[test]
