@@ -165,6 +165,11 @@ pub struct Args {
     /// Do not pin workers to cores.
     #[arg(long = "no-pin")]
     pub no_pin: bool,
+    /// UDP: send every datagram on its own instead of handing runs of equal-sized datagrams
+    /// to one destination to the kernel as one segmentation-offload send (UDP_SEGMENT), and
+    /// do not ask for generic receive offload (UDP_GRO). What peers receive is the same.
+    #[arg(long = "no-gso")]
+    pub no_gso: bool,
 }
 
 /// Rewrites SIPp's single-dash long flags to our `--` spelling and drops SIPp flags that

@@ -209,6 +209,7 @@ fn run_once(
             timeout_us: args.timeout_ms.map(|t| t * 1000).unwrap_or(64 * t1_us),
             run_id,
             pin: !args.no_pin,
+            gso: !args.no_gso,
         };
         if w == 0 && live {
             eprintln!(

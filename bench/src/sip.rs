@@ -61,6 +61,8 @@ pub struct Setup {
     pub run_id: u32,
     /// Pin the worker to a core.
     pub pin: bool,
+    /// UDP: segmentation offload for runs of equal-sized datagrams, GRO on receive.
+    pub gso: bool,
 }
 
 impl Setup {
@@ -88,12 +90,17 @@ pub enum Dest {
 pub const MAX_OUTBOX: usize = 16 << 20;
 
 /// Messages waiting to be sent, all in one buffer.
+///
+/// Each message has a rank (see [`rank`]): a flush may send messages of a lower rank before
+/// queued messages of a higher one, and reorder messages of one rank, so that equal-sized
+/// messages to one destination become runs for one GSO send. Ranks follow the order of a
+/// call's messages, so what one call sends in a flush keeps its order.
 #[derive(Debug, Default)]
 pub struct Outbox {
     /// The bytes of all queued messages.
     pub buf: Vec<u8>,
-    /// Each message's range in `buf` and destination.
-    pub msgs: Vec<(Range<usize>, Dest)>,
+    /// Each message's range in `buf`, destination and rank.
+    pub msgs: Vec<(Range<usize>, Dest, u8)>,
     /// Messages refused because the outbox was full.
     pub dropped: u64,
 }
@@ -107,7 +114,7 @@ impl Outbox {
         }
         let start = self.buf.len();
         self.buf.extend_from_slice(data);
-        self.msgs.push((start..self.buf.len(), dest));
+        self.msgs.push((start..self.buf.len(), dest, rank(data)));
         true
     }
 
@@ -116,6 +123,36 @@ impl Outbox {
         self.buf.clear();
         self.msgs.clear();
     }
+}
+
+/// A message's place in the order of one call's messages within a flush: requests that start
+/// a transaction (INVITE, REGISTER, OPTIONS, MESSAGE) 0, a 100 Trying 0, ACK and the other
+/// provisionals 1, BYE and final responses 2. A call sends at most one message of each rank
+/// per flush (the uac: ACK then BYE; the uas: 100, 180, then 200), and lower ranks go first.
+pub fn rank(data: &[u8]) -> u8 {
+    if let Some(rest) = data.strip_prefix(b"SIP/2.0 ") {
+        return match rest.get(..3) {
+            Some(b"100") => 0,
+            Some([b'1', ..]) => 1,
+            _ => 2,
+        };
+    }
+    if data.starts_with(b"ACK ") {
+        1
+    } else if data.starts_with(b"BYE ") {
+        2
+    } else {
+        0
+    }
+}
+
+/// Appends `n` in lowercase hex, zero-padded to at least `width` digits: identifiers of one
+/// width make every call's messages the same size, so they go out in GSO runs.
+pub fn push_hex_width(out: &mut Vec<u8>, n: u64, width: usize) {
+    let mut tmp = Vec::with_capacity(16);
+    push_hex(&mut tmp, n);
+    out.extend(std::iter::repeat_n(b'0', width.saturating_sub(tmp.len())));
+    out.extend_from_slice(&tmp);
 }
 
 /// Appends `n` in decimal.
@@ -215,6 +252,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn ranks_follow_a_calls_message_order() {
+        let r = |s: &str| rank(s.as_bytes());
+        assert_eq!(r("INVITE sip:a@b SIP/2.0\r\n"), 0);
+        assert_eq!(r("REGISTER sip:b SIP/2.0\r\n"), 0);
+        assert_eq!(r("SIP/2.0 100 Trying\r\n"), 0);
+        assert_eq!(r("SIP/2.0 180 Ringing\r\n"), 1);
+        assert_eq!(r("ACK sip:a@b SIP/2.0\r\n"), 1);
+        assert_eq!(r("SIP/2.0 200 OK\r\n"), 2);
+        assert_eq!(r("SIP/2.0 401 Unauthorized\r\n"), 2);
+        assert_eq!(r("BYE sip:a@b SIP/2.0\r\n"), 2);
+    }
+
+    #[test]
     fn numbers_and_outbox() {
         let mut v = Vec::new();
         push_u64(&mut v, 0);
@@ -223,6 +273,11 @@ mod tests {
         v.push(b' ');
         push_hex(&mut v, 0xdead_beef);
         assert_eq!(v, b"0 18446744073709551615 deadbeef");
+        let mut h = Vec::new();
+        push_hex_width(&mut h, 0xab, 4);
+        h.push(b' ');
+        push_hex_width(&mut h, 0x12345, 4);
+        assert_eq!(h, b"00ab 12345");
         let mut o = Outbox::default();
         assert!(o.push(b"abc", Dest::Conn(1)));
         assert_eq!(o.msgs[0].0, 0..3);

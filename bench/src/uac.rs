@@ -13,7 +13,7 @@
 
 use crate::cli::{RegThen, Scenario};
 use crate::digest::Challenge;
-use crate::sip::{push_body, push_hex, push_u64, sdp, Dest, Outbox, Setup};
+use crate::sip::{push_body, push_hex_width, push_u64, sdp, Dest, Outbox, Setup, MAX_OUTBOX};
 use crate::stats::{Counters, Fail, Hists, Kind};
 use crate::users::User;
 use bumpalo::Bump;
@@ -239,9 +239,12 @@ impl Uac {
             self.offered += self.rate * dt;
             // At most one second's worth of backlog: a stalled worker does not burst later.
             self.credit = (self.credit + self.rate * dt).min(self.rate.max(1.0));
+            // After a stall the backlog goes out over several ticks: a tick stops starting
+            // calls at half the outbox, so a full outbox never fails a call for us.
             while self.credit >= 1.0
                 && self.active < self.ctx.setup.limit
                 && self.started < self.ctx.setup.max_calls
+                && self.out.buf.len() < MAX_OUTBOX / 2
             {
                 self.credit -= 1.0;
                 self.start_call(now);
@@ -302,14 +305,15 @@ impl Uac {
         c.routes.clear();
         c.ack.clear();
         c.user = user;
+        // Fixed-width fields: every call's messages are then the same size (GSO runs).
         let mut id = Vec::with_capacity(64);
-        push_hex(&mut id, u64::from(slot));
+        push_hex_width(&mut id, u64::from(slot), 6);
         id.push(b'.');
-        push_hex(&mut id, u64::from(c.gen));
+        push_hex_width(&mut id, u64::from(c.gen), 4);
         id.push(b'.');
-        push_hex(&mut id, w);
+        push_hex_width(&mut id, w, 2);
         id.push(b'.');
-        push_hex(&mut id, run);
+        push_hex_width(&mut id, run, 8);
         let tag = String::from_utf8_lossy(&id).into_owned();
         c.from_tag.clear();
         c.from_tag.push_str(&tag);
@@ -689,7 +693,7 @@ impl Ctx {
         if with_auth && method != "ACK" {
             if let (Some(ch), Some(u)) = (&c.challenge, &c.user) {
                 c.nc += 1;
-                let cnonce = format!("{:x}{:x}", c.seq, c.nc);
+                let cnonce = format!("{:012x}{:04x}", c.seq, c.nc);
                 let v = ch.authorization(&u.user, &u.password, method, &ruri, c.nc, &cnonce);
                 out.extend_from_slice(if c.proxy_auth {
                     b"Proxy-Authorization: ".as_slice()
@@ -763,18 +767,18 @@ impl TimerQueues {
 fn set_branch(c: &mut Call, s: &Setup) {
     c.branch.clear();
     c.branch.push_str("z9hG4bK");
-    push_hex_str(&mut c.branch, u64::from(s.run_id));
+    push_hex_str(&mut c.branch, u64::from(s.run_id), 8);
     c.branch.push('.');
     c.branch.push_str(&c.from_tag);
     c.branch.push('.');
-    push_hex_str(&mut c.branch, u64::from(c.branch_n));
+    push_hex_str(&mut c.branch, u64::from(c.branch_n), 2);
 }
 
-/// Appends `n` in lowercase hex to a string.
-fn push_hex_str(out: &mut String, n: u64) {
+/// Appends `n` in lowercase hex, zero-padded to `width` digits, to a string.
+fn push_hex_str(out: &mut String, n: u64, width: usize) {
     let mut tmp = Vec::with_capacity(16);
-    push_hex(&mut tmp, n);
-    // push_hex writes ASCII hex digits only.
+    push_hex_width(&mut tmp, n, width);
+    // push_hex_width writes ASCII hex digits only.
     out.extend(tmp.iter().map(|&b| b as char));
 }
 
@@ -812,6 +816,7 @@ mod tests {
             timeout_us: 32_000_000,
             run_id: 0xabc,
             pin: false,
+            gso: true,
         }
     }
 
@@ -833,6 +838,34 @@ mod tests {
         assert_eq!(uac.counters.retransmissions, 6);
         assert_eq!(uac.counters.fail[Fail::Timeout as usize], 1);
         assert!(uac.finished());
+    }
+
+    #[test]
+    fn a_stalled_tick_spreads_its_backlog_instead_of_failing_calls() {
+        let mut s = setup(Scenario::Uac, "127.0.0.1:5000", "127.0.0.1:5001");
+        s.rate = 100_000.0;
+        s.limit = 1_000_000;
+        s.max_calls = 1_000_000;
+        let mut uac = Uac::new(s);
+        uac.tick(0);
+        uac.out.clear();
+        // One second late: a second's worth of calls is due, more than the outbox holds.
+        uac.tick(1_000_000);
+        let first = uac.counters.started;
+        assert!(first > 1_000 && first < 100_000, "started {first}");
+        assert!(uac.out.buf.len() <= MAX_OUTBOX / 2 + 4096);
+        assert_eq!(uac.counters.failed, 0);
+        assert_eq!(uac.out.dropped, 0);
+        uac.out.clear();
+        // The rest follows on the next ticks.
+        let mut t = 1_000_000;
+        while uac.counters.started < 100_000 && t < 1_100_000 {
+            t += 1000;
+            uac.tick(t);
+            uac.out.clear();
+        }
+        assert!(uac.counters.started >= 100_000);
+        assert_eq!(uac.counters.failed, 0);
     }
 
     /// The (re)transmission times (µs after the first send) and the timeout time of one
@@ -947,11 +980,11 @@ mod tests {
             uas.tick(t);
             for _ in 0..4 {
                 let o = std::mem::take(&mut uac.out);
-                for (r, _) in &o.msgs {
+                for (r, _, _) in &o.msgs {
                     uas.on_message(&o.buf[r.clone()], Dest::Udp(from), t);
                 }
                 let o = std::mem::take(&mut uas.out);
-                for (r, _) in &o.msgs {
+                for (r, _, _) in &o.msgs {
                     uac.on_message(&o.buf[r.clone()], t + 100);
                 }
             }

@@ -10,9 +10,9 @@ use crate::stats::{Counters, Hists, Report};
 use crate::uac::Uac;
 use crate::uas::Uas;
 use ferrosip_parser::{frame, Framing, MAX_MESSAGE};
-use ferrosip_transports::udp::{send_batch, RecvBatch, RECV_BATCH};
+use ferrosip_transports::udp::{send_batch, send_batch_gso, Gso, RecvBatch};
 use glommio::{LocalExecutorBuilder, Placement};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, RawFd};
 use std::rc::Rc;
@@ -96,10 +96,18 @@ struct Conn {
     pending: Vec<u8>,
 }
 
+/// Sort key of a queued datagram in a GSO flush: rank, destination, size (largest first) and
+/// queue position.
+type SendKey = (u8, SocketAddr, std::cmp::Reverse<usize>, usize);
+
 /// What the worker's tasks share (one thread; no borrow is held across an `.await`).
 struct Shared {
     engine: RefCell<Engine>,
     udp: Option<RawFd>,
+    /// Whether UDP sends still go out in GSO runs (`--no-gso` or a kernel refusal ends it).
+    gso: Cell<Gso>,
+    /// Scratch for ordering a flush into GSO runs: (rank, destination, length, index).
+    order: RefCell<Vec<SendKey>>,
     conns: RefCell<Vec<Option<Conn>>>,
     start: Instant,
 }
@@ -122,17 +130,39 @@ impl Shared {
             // lives as long as the worker.
             let fd = unsafe { BorrowedFd::borrow_raw(fd) };
             let buf = &out.buf;
-            let r = send_batch(
-                fd,
-                out.msgs.iter().filter_map(|(r, d)| match d {
-                    Dest::Udp(a) => Some((&buf[r.clone()], *a)),
-                    Dest::Conn(_) => None,
-                }),
-            );
+            let mut gso = self.gso.get();
+            let r =
+                if gso.enabled && out.msgs.len() > 1 {
+                    // Lower ranks first (a call's messages keep their order), then by destination
+                    // and size, so equal-sized datagrams to one peer form GSO runs.
+                    let mut order = self.order.borrow_mut();
+                    order.clear();
+                    order.extend(out.msgs.iter().enumerate().filter_map(
+                        |(i, (r, d, k))| match d {
+                            Dest::Udp(a) => Some((*k, *a, std::cmp::Reverse(r.len()), i)),
+                            Dest::Conn(_) => None,
+                        },
+                    ));
+                    order.sort_unstable();
+                    let msgs: Vec<(&[u8], SocketAddr)> = order
+                        .iter()
+                        .map(|&(_, a, _, i)| (&buf[out.msgs[i].0.clone()], a))
+                        .collect();
+                    send_batch_gso(fd, &msgs, &mut gso)
+                } else {
+                    send_batch(
+                        fd,
+                        out.msgs.iter().filter_map(|(r, d, _)| match d {
+                            Dest::Udp(a) => Some((&buf[r.clone()], *a)),
+                            Dest::Conn(_) => None,
+                        }),
+                    )
+                };
+            self.gso.set(gso);
             counters.send_failed += r.failed as u64;
         } else {
             let mut conns = self.conns.borrow_mut();
-            for (r, d) in &out.msgs {
+            for (r, d, _) in &out.msgs {
                 let idx = match d {
                     Dest::Conn(i) => *i,
                     Dest::Udp(_) => 0, // a TCP client has one connection
@@ -234,6 +264,7 @@ async fn run(setup: Setup, io: Io, stop: Arc<AtomicBool>, tx: Sender<Report>, st
     let client = setup.scenario != crate::cli::Scenario::Uas;
     let duration_us = setup.duration.map(|d| (d * 1e6) as u64);
     let natural_drain = setup.timeout_us + 1_000_000;
+    let setup_gso = setup.gso;
     let engine = if client {
         Engine::Uac(Uac::new(setup))
     } else {
@@ -246,6 +277,8 @@ async fn run(setup: Setup, io: Io, stop: Arc<AtomicBool>, tx: Sender<Report>, st
     let shared = Rc::new(Shared {
         engine: RefCell::new(engine),
         udp: udp_fd,
+        gso: Cell::new(Gso { enabled: setup_gso }),
+        order: RefCell::new(Vec::new()),
         conns: RefCell::new(Vec::new()),
         start,
     });
@@ -254,7 +287,7 @@ async fn run(setup: Setup, io: Io, stop: Arc<AtomicBool>, tx: Sender<Report>, st
         Io::Udp(s) => {
             // SAFETY: we own the socket and give it to glommio, which closes it on drop.
             let g = unsafe { glommio::net::UdpSocket::from_raw_fd(s.into_raw_fd()) };
-            tasks.push(glommio::spawn_local(udp_loop(shared.clone(), g)));
+            tasks.push(glommio::spawn_local(udp_loop(shared.clone(), g, setup_gso)));
         }
         Io::TcpClient(s) => {
             let _ = s.set_nodelay(true);
@@ -356,11 +389,17 @@ async fn run(setup: Setup, io: Io, stop: Arc<AtomicBool>, tx: Sender<Report>, st
 }
 
 /// Waits for readability once, then drains the socket with `recvmmsg` until it would block.
-async fn udp_loop(shared: Rc<Shared>, sock: glommio::net::UdpSocket) {
+/// With `gro`, a GSO run a peer sent arrives as one entry and is cut into its datagrams.
+async fn udp_loop(shared: Rc<Shared>, sock: glommio::net::UdpSocket, gro: bool) {
     let mut batch = RecvBatch::new();
     let mut probe = [0u8; 1];
     // SAFETY: `sock` is owned by this task and outlives the borrow.
     let fd = unsafe { BorrowedFd::borrow_raw(sock.as_raw_fd()) };
+    if gro {
+        if let Err(e) = batch.enable_gro(fd) {
+            eprintln!("UDP_GRO not available ({e}): datagrams are received one by one");
+        }
+    }
     loop {
         if sock.peek_from(&mut probe).await.is_err() {
             // A queued socket error (ICMP port unreachable...): the next peek waits again.
@@ -381,7 +420,7 @@ async fn udp_loop(shared: Rc<Shared>, sock: glommio::net::UdpSocket) {
                 }
             }
             shared.flush();
-            if n < RECV_BATCH {
+            if !batch.full() {
                 break;
             }
         }

@@ -208,6 +208,40 @@ fn uac_against_own_uas_500_calls_at_200() {
     );
 }
 
+/// The same calls with segmentation offload off on both sides (each datagram its own send,
+/// no GRO), and with it off on one side only: what a peer receives does not depend on it.
+#[test]
+fn uac_against_own_uas_with_and_without_gso() {
+    for (uas_flags, uac_gso) in [
+        (&["--no-gso"][..], false),
+        (&["--no-gso"][..], true),
+        (&[][..], false),
+    ] {
+        let port = free_port();
+        let _uas = bg_uas(port, uas_flags);
+        let dir = tmpdir("gso");
+        let json = dir.join("uac.json");
+        let remote = format!("127.0.0.1:{port}");
+        let mut args = vec![
+            "-sn",
+            "uac",
+            "-r",
+            "400",
+            "-m",
+            "400",
+            "--json",
+            json.to_str().unwrap(),
+        ];
+        if !uac_gso {
+            args.push("--no-gso");
+        }
+        args.push(&remote);
+        let (code, out) = run(&args, Duration::from_secs(60));
+        assert_eq!(code, 0, "{uas_flags:?} uac gso {uac_gso}: {out}");
+        assert_clean(&read_json(&json), 400, &["invite", "bye"]);
+    }
+}
+
 #[test]
 fn uac_over_tcp_two_workers_with_hold() {
     let port = free_port();
