@@ -144,11 +144,10 @@ impl Shared {
                         },
                     ));
                     order.sort_unstable();
-                    let msgs: Vec<(&[u8], SocketAddr)> = order
+                    let msgs = order
                         .iter()
-                        .map(|&(_, a, _, i)| (&buf[out.msgs[i].0.clone()], a))
-                        .collect();
-                    send_batch_gso(fd, &msgs, &mut gso)
+                        .map(|&(_, a, _, i)| (&buf[out.msgs[i].0.clone()], a));
+                    send_batch_gso(fd, msgs, &mut gso)
                 } else {
                     send_batch(
                         fd,

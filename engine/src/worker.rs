@@ -19,7 +19,7 @@ use ferrosip_routing::rpc::WorkerBoard;
 use ferrosip_routing::sip::{ProcessState, Router};
 use ferrosip_transports::callid::find_call_id;
 use ferrosip_transports::steer::owner_of;
-use ferrosip_transports::udp::{send_batch, RecvBatch};
+use ferrosip_transports::udp::{send_batch, send_batch_gso, Gso, RecvBatch};
 use std::fmt;
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd};
@@ -127,6 +127,9 @@ pub(crate) struct Worker {
     out: Vec<Transmit>,
     /// Receive buffers (taken out while their datagrams are routed).
     batch: Option<Box<RecvBatch>>,
+    /// Whether UDP sends still hand runs of equal-sized datagrams to one destination to the
+    /// kernel as one segmentation-offload send (off after the kernel's first refusal).
+    gso: Gso,
     pub(crate) tcp_lifetime: Duration,
     pub(crate) tcp_max_conns: usize,
 }
@@ -256,6 +259,7 @@ impl Worker {
             stats: WorkerStats::default(),
             out: Vec::with_capacity(64),
             batch: Some(Box::new(RecvBatch::new())),
+            gso: Gso::default(),
             // Kamailio's tcp_connection_lifetime (idle close) and tcp_max_connections, shared
             // out over the workers.
             tcp_lifetime: Duration::from_secs(u64::from(cfg.core.tcp_connection_lifetime.max(1))),
@@ -480,14 +484,16 @@ impl Worker {
         self.router.handle_at(&inb, self.now, &mut self.out);
     }
 
-    /// Sends everything the router queued: datagrams with one `sendmmsg` per socket, stream
-    /// messages on their connections.
+    /// Sends everything the router queued: datagrams with one `sendmmsg` per socket (runs of
+    /// equal-sized datagrams to one destination as one GSO send), stream messages on their
+    /// connections.
     pub(crate) fn flush(&mut self) {
         if self.out.is_empty() {
             return;
         }
         let mut out = std::mem::take(&mut self.out);
         let (mut sent, mut failed) = (0u64, 0u64);
+        let mut gso = self.gso;
         for (idx, sock) in &self.udp {
             let mut mine = out
                 .iter()
@@ -496,7 +502,15 @@ impl Worker {
             if mine.peek().is_none() {
                 continue;
             }
-            let r = send_batch(sock.as_fd(), mine.map(|t| (&t.data[..], t.dst)));
+            // Consecutive equal-sized datagrams to one peer (a batch of forwarded requests of
+            // one size, say) go out as one GSO send; nothing is reordered. A flush of one
+            // datagram (most of them at low rates) takes the plain path.
+            let pairs = mine.map(|t| (&t.data[..], t.dst));
+            let r = if out.len() > 1 {
+                send_batch_gso(sock.as_fd(), pairs, &mut gso)
+            } else {
+                send_batch(sock.as_fd(), pairs)
+            };
             sent += r.sent as u64;
             failed += r.failed as u64;
         }
@@ -510,6 +524,7 @@ impl Worker {
                 _ => failed += 1,
             }
         }
+        self.gso = gso;
         self.stats.sent += sent;
         self.stats.send_failed += failed;
         self.out = out;

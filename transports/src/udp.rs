@@ -396,8 +396,9 @@ where
     report
 }
 
-/// Most `iovec`s handed to one `sendmmsg` by [`send_batch_gso`] (the kernel's `UIO_MAXIOV`).
-const GSO_MAX_IOVS: usize = 1_024;
+/// Most `iovec`s handed to one `sendmmsg` by [`send_batch_gso`] (kept at 4 KiB of stack; the
+/// rest of a larger batch follows in the next call).
+const GSO_MAX_IOVS: usize = 256;
 
 /// Whether [`send_batch_gso`] may still ask the kernel for segmentation offload on a socket:
 /// the first time the kernel refuses a GSO send (no `UDP_SEGMENT` in an old kernel, a device
@@ -421,37 +422,48 @@ impl Default for Gso {
 /// [`GSO_MAX_SEGMENTS`] datagrams of at most [`GSO_MAX_SEGMENT`] bytes). The kernel's send
 /// path then runs once per run instead of once per datagram, and a receiver with
 /// [`RecvBatch::enable_gro`] takes the run whole; any other receiver gets the datagrams one by
-/// one, exactly as sent. Callers order `msgs` so that such runs are consecutive; the order of
-/// datagrams is kept.
-pub fn send_batch_gso(
-    fd: BorrowedFd<'_>,
-    msgs: &[(&[u8], SocketAddr)],
-    gso: &mut Gso,
-) -> SendReport {
+/// one, exactly as sent. Nothing is reordered: callers that want longer runs order `msgs`
+/// so that equal-sized datagrams to one destination are consecutive.
+pub fn send_batch_gso<'a, I>(fd: BorrowedFd<'_>, msgs: I, gso: &mut Gso) -> SendReport
+where
+    I: IntoIterator<Item = (&'a [u8], SocketAddr)>,
+{
     if !gso.enabled {
-        return send_batch(fd, msgs.iter().copied());
+        return send_batch(fd, msgs);
     }
+    let mut iter = msgs.into_iter().peekable();
     let mut report = SendReport::default();
     let mut addrs: [MaybeUninit<(libc::sockaddr_storage, libc::socklen_t)>; SEND_BATCH] =
         [const { MaybeUninit::uninit() }; SEND_BATCH];
-    let mut ctrl = [[0u64; 4]; SEND_BATCH];
+    // All scratch is left uninitialised (a flush happens on every wake-up and most send one
+    // or two datagrams): only the entries a batch uses are written and read.
+    let mut ctrl: [MaybeUninit<[u64; 4]>; SEND_BATCH] =
+        [const { MaybeUninit::uninit() }; SEND_BATCH];
     let mut iovs: [MaybeUninit<libc::iovec>; GSO_MAX_IOVS] =
         [const { MaybeUninit::uninit() }; GSO_MAX_IOVS];
     let mut all_hdrs: [MaybeUninit<libc::mmsghdr>; SEND_BATCH] =
         [const { MaybeUninit::uninit() }; SEND_BATCH];
-    // Each header's run: (first index in `msgs`, datagrams).
-    let mut runs = [(0usize, 0usize); SEND_BATCH];
-    let mut i = 0;
-    while i < msgs.len() {
+    // Each header's run: (first iovec, datagrams, destination).
+    let mut runs: [MaybeUninit<(usize, usize, SocketAddr)>; SEND_BATCH] =
+        [const { MaybeUninit::uninit() }; SEND_BATCH];
+    while iter.peek().is_some() {
         let mut nh = 0;
         let mut niov = 0;
-        while nh < SEND_BATCH && i < msgs.len() && niov < GSO_MAX_IOVS {
-            let (d0, a0) = msgs[i];
+        while nh < SEND_BATCH && niov < GSO_MAX_IOVS {
+            let Some((d0, a0)) = iter.next() else {
+                break;
+            };
+            iovs[niov].write(libc::iovec {
+                iov_base: d0.as_ptr() as *mut _,
+                iov_len: d0.len(),
+            });
             let mut cnt = 1;
             let mut bytes = d0.len();
             if gso.enabled && !d0.is_empty() && d0.len() <= GSO_MAX_SEGMENT {
-                while i + cnt < msgs.len() && cnt < GSO_MAX_SEGMENTS && niov + cnt < GSO_MAX_IOVS {
-                    let (d, a) = msgs[i + cnt];
+                while cnt < GSO_MAX_SEGMENTS && niov + cnt < GSO_MAX_IOVS {
+                    let Some(&(d, a)) = iter.peek() else {
+                        break;
+                    };
                     if a != a0
                         || d.is_empty()
                         || d.len() > d0.len()
@@ -459,18 +471,17 @@ pub fn send_batch_gso(
                     {
                         break;
                     }
+                    iter.next();
+                    iovs[niov + cnt].write(libc::iovec {
+                        iov_base: d.as_ptr() as *mut _,
+                        iov_len: d.len(),
+                    });
                     cnt += 1;
                     bytes += d.len();
                     if d.len() < d0.len() {
                         break; // only the last segment may be shorter
                     }
                 }
-            }
-            for (k, (d, _)) in msgs[i..i + cnt].iter().enumerate() {
-                iovs[niov + k].write(libc::iovec {
-                    iov_base: d.as_ptr() as *mut _,
-                    iov_len: d.len(),
-                });
             }
             let (addr, addr_len) = addrs[nh].write(std_to_sockaddr(&a0));
             // SAFETY: mmsghdr is plain old data; all-zero is a valid value.
@@ -480,13 +491,13 @@ pub fn send_batch_gso(
             h.msg_hdr.msg_iov = iovs[niov].as_mut_ptr();
             h.msg_hdr.msg_iovlen = cnt as _;
             if cnt > 1 {
-                write_segment_cmsg(&mut h.msg_hdr, &mut ctrl[nh], d0.len() as u16);
+                let buf = ctrl[nh].write([0; 4]);
+                write_segment_cmsg(&mut h.msg_hdr, buf, d0.len() as u16);
             }
             all_hdrs[nh].write(h);
-            runs[nh] = (i, cnt);
+            runs[nh].write((niov, cnt, a0));
             nh += 1;
             niov += cnt;
-            i += cnt;
         }
         // SAFETY: entries 0..nh were initialised in the loop above; MaybeUninit<T> has T's
         // layout.
@@ -505,16 +516,19 @@ pub fn send_batch_gso(
                 )
             };
             if n > 0 {
-                let n = n as usize;
-                report.sent += runs[off..off + n].iter().map(|r| r.1).sum::<usize>();
-                off += n;
+                for r in &runs[off..off + n as usize] {
+                    // SAFETY: entries 0..nh of `runs` were written with their headers.
+                    report.sent += unsafe { r.assume_init_ref() }.1;
+                }
+                off += n as usize;
                 continue;
             }
             let err = io::Error::last_os_error();
             if err.kind() == io::ErrorKind::Interrupted {
                 continue;
             }
-            let (start, cnt) = runs[off];
+            // SAFETY: as above; `off` < nh.
+            let (first, cnt, dst) = unsafe { runs[off].assume_init() };
             let refused = matches!(
                 err.raw_os_error(),
                 Some(libc::EINVAL | libc::EIO | libc::EOPNOTSUPP | libc::ENOPROTOOPT)
@@ -522,7 +536,16 @@ pub fn send_batch_gso(
             if cnt > 1 && refused {
                 // The kernel does not do GSO here: this run one by one, and no more runs.
                 gso.enabled = false;
-                let r = send_batch(fd, msgs[start..start + cnt].iter().copied());
+                let run = (first..first + cnt).map(|k| {
+                    // SAFETY: iovecs first..first+cnt were written for this run and point at
+                    // the caller's slices, which outlive this call.
+                    let v = unsafe { iovs[k].assume_init_ref() };
+                    // SAFETY: base and length come from one of the caller's live slices.
+                    let d =
+                        unsafe { std::slice::from_raw_parts(v.iov_base as *const u8, v.iov_len) };
+                    (d, dst)
+                });
+                let r = send_batch(fd, run);
                 report.sent += r.sent;
                 report.failed += r.failed;
             } else {
@@ -634,7 +657,7 @@ mod tests {
         let mut rg = RecvBatch::new();
         let gro_on = rg.enable_gro(gro.as_fd()).is_ok();
         let mut gso = Gso::default();
-        let report = send_batch_gso(a.as_fd(), &refs, &mut gso);
+        let report = send_batch_gso(a.as_fd(), refs.iter().copied(), &mut gso);
         assert_eq!(
             report,
             SendReport {
