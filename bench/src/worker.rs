@@ -10,11 +10,12 @@ use crate::stats::{Counters, Hists, Report};
 use crate::uac::Uac;
 use crate::uas::Uas;
 use ferrosip_parser::{frame, Framing, MAX_MESSAGE};
+use ferrosip_transports::sock::set_int_option;
 use ferrosip_transports::udp::{send_batch, send_batch_gso, Gso, RecvBatch};
 use glommio::{LocalExecutorBuilder, Placement};
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, RawFd};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
@@ -527,16 +528,8 @@ async fn tcp_reader(shared: Rc<Shared>, s: glommio::net::TcpStream, idx: usize) 
 pub fn force_buffers(sock: &socket2::Socket, bytes: usize) {
     let v = libc::c_int::try_from(bytes / 2).unwrap_or(libc::c_int::MAX);
     for opt in [libc::SO_RCVBUFFORCE, libc::SO_SNDBUFFORCE] {
-        // SAFETY: a valid fd and a pointer to a c_int that lives across the call.
-        unsafe {
-            libc::setsockopt(
-                sock.as_raw_fd(),
-                libc::SOL_SOCKET,
-                opt,
-                (&v as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            );
-        }
+        // Without CAP_NET_ADMIN this fails and the buffers stay as they are (see above).
+        let _ = set_int_option(sock.as_fd(), libc::SOL_SOCKET, opt, v);
     }
 }
 

@@ -15,6 +15,31 @@ pub const UDP_SNDBUF: usize = 4 << 20;
 /// Backlog of TCP listeners.
 pub const TCP_BACKLOG: i32 = 1024;
 
+/// Sets an `int` socket option (`setsockopt(2)`) that socket2 has no setter for.
+pub fn set_int_option(
+    fd: std::os::fd::BorrowedFd<'_>,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: libc::c_int,
+) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a valid fd and a pointer to a c_int that lives across the call.
+    let r = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 fn new_socket(addr: SocketAddr, ty: Type, proto: Protocol) -> io::Result<Socket> {
     let sock = Socket::new(Domain::for_address(addr), ty, Some(proto))?;
     if addr.is_ipv6() {

@@ -124,20 +124,7 @@ impl RecvBatch {
     /// kernel's receive path once instead of once per datagram. Errors when the kernel does
     /// not know the option; the batch is unchanged then.
     pub fn enable_gro(&mut self, fd: BorrowedFd<'_>) -> io::Result<()> {
-        let one: libc::c_int = 1;
-        // SAFETY: a valid fd and a pointer to a c_int that lives across the call.
-        let r = unsafe {
-            libc::setsockopt(
-                fd.as_raw_fd(),
-                libc::SOL_UDP,
-                UDP_GRO,
-                (&one as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        if r != 0 {
-            return Err(io::Error::last_os_error());
-        }
+        crate::sock::set_int_option(fd, libc::SOL_UDP, UDP_GRO, 1)?;
         for (h, c) in self.hdrs.iter_mut().zip(self.ctrl.iter_mut()) {
             h.msg_hdr.msg_control = c.as_mut_ptr().cast();
             h.msg_hdr.msg_controllen = CMSG_BUF as _;
@@ -317,6 +304,32 @@ fn std_to_sockaddr(addr: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_
     }
 }
 
+/// The first `n` entries of `arr` as a slice.
+///
+/// # Safety
+/// Entries `0..n` must have been written.
+unsafe fn written<T>(arr: &mut [MaybeUninit<T>], n: usize) -> &mut [T] {
+    // SAFETY: the caller promises 0..n are initialised; MaybeUninit<T> has T's layout.
+    unsafe { std::slice::from_raw_parts_mut(arr.as_mut_ptr().cast(), n) }
+}
+
+/// One non-blocking `sendmmsg(2)` of `hdrs`: how many headers the kernel took, or -1.
+///
+/// # Safety
+/// Every header must point at names, iovecs, data and control bytes that stay alive and
+/// readable for the call; the kernel only reads them.
+unsafe fn sendmmsg_nb(fd: BorrowedFd<'_>, hdrs: &mut [libc::mmsghdr]) -> libc::c_int {
+    // SAFETY: the caller's promise covers what the headers point at; the length is the slice's.
+    unsafe {
+        libc::sendmmsg(
+            fd.as_raw_fd(),
+            hdrs.as_mut_ptr(),
+            hdrs.len() as u32,
+            libc::MSG_DONTWAIT,
+        )
+    }
+}
+
 /// Outcome of [`send_batch`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SendReport {
@@ -363,22 +376,13 @@ where
             h.msg_hdr.msg_iovlen = 1;
             all_hdrs[i].write(h);
         }
-        // SAFETY: entries 0..len were initialised in the loop above; MaybeUninit<T> has T's
-        // layout.
-        let hdrs: &mut [libc::mmsghdr] =
-            unsafe { std::slice::from_raw_parts_mut(all_hdrs.as_mut_ptr().cast(), len) };
+        // SAFETY: entries 0..len were initialised in the loop above.
+        let hdrs = unsafe { written(&mut all_hdrs, len) };
         let mut off = 0;
         while off < hdrs.len() {
             // SAFETY: the headers point into `addrs`, `iovs` and the caller's slices, all alive
-            // for the duration of the call; the kernel only reads them.
-            let n = unsafe {
-                libc::sendmmsg(
-                    fd.as_raw_fd(),
-                    hdrs[off..].as_mut_ptr(),
-                    (hdrs.len() - off) as u32,
-                    libc::MSG_DONTWAIT,
-                )
-            };
+            // for the duration of the call.
+            let n = unsafe { sendmmsg_nb(fd, &mut hdrs[off..]) };
             if n <= 0 {
                 let err = io::Error::last_os_error();
                 if err.kind() == io::ErrorKind::Interrupted {
@@ -499,22 +503,13 @@ where
             nh += 1;
             niov += cnt;
         }
-        // SAFETY: entries 0..nh were initialised in the loop above; MaybeUninit<T> has T's
-        // layout.
-        let hdrs: &mut [libc::mmsghdr] =
-            unsafe { std::slice::from_raw_parts_mut(all_hdrs.as_mut_ptr().cast(), nh) };
+        // SAFETY: entries 0..nh were initialised in the loop above.
+        let hdrs = unsafe { written(&mut all_hdrs, nh) };
         let mut off = 0;
         while off < hdrs.len() {
             // SAFETY: the headers point into `addrs`, `iovs`, `ctrl` and the caller's slices,
-            // all alive for the duration of the call; the kernel only reads them.
-            let n = unsafe {
-                libc::sendmmsg(
-                    fd.as_raw_fd(),
-                    hdrs[off..].as_mut_ptr(),
-                    (hdrs.len() - off) as u32,
-                    libc::MSG_DONTWAIT,
-                )
-            };
+            // all alive for the duration of the call.
+            let n = unsafe { sendmmsg_nb(fd, &mut hdrs[off..]) };
             if n > 0 {
                 for r in &runs[off..off + n as usize] {
                     // SAFETY: entries 0..nh of `runs` were written with their headers.
