@@ -128,7 +128,8 @@ pub(crate) struct Worker {
     /// Receive buffers (taken out while their datagrams are routed).
     batch: Option<Box<RecvBatch>>,
     /// Whether UDP sends still hand runs of equal-sized datagrams to one destination to the
-    /// kernel as one segmentation-offload send (off after the kernel's first refusal).
+    /// kernel as one segmentation-offload send: off for all of this worker's sockets after
+    /// the kernel's first refusal on any of them.
     gso: Gso,
     pub(crate) tcp_lifetime: Duration,
     pub(crate) tcp_max_conns: usize,
