@@ -70,7 +70,10 @@ fn gso_run_is_forwarded_by_each_calls_owner(steering: &str) {
         &mut gso,
     );
     assert_eq!(report.sent, RUN, "{report:?}");
-    assert!(gso.enabled, "the kernel refused UDP_SEGMENT (Linux >= 4.18 has it)");
+    assert!(
+        gso.enabled,
+        "the kernel refused UDP_SEGMENT (Linux >= 4.18 has it)"
+    );
 
     // Every request arrives at DST, forwarded (a second Via on top).
     let mut batch = RecvBatch::new();
