@@ -149,10 +149,9 @@ pub fn rank(data: &[u8]) -> u8 {
 /// Appends `n` in lowercase hex, zero-padded to at least `width` digits: identifiers of one
 /// width make every call's messages the same size, so they go out in GSO runs.
 pub fn push_hex_width(out: &mut Vec<u8>, n: u64, width: usize) {
-    let mut tmp = Vec::with_capacity(16);
-    push_hex(&mut tmp, n);
-    out.extend(std::iter::repeat_n(b'0', width.saturating_sub(tmp.len())));
-    out.extend_from_slice(&tmp);
+    let digits = (64 - n.leading_zeros() as usize).div_ceil(4).max(1);
+    out.extend(std::iter::repeat_n(b'0', width.saturating_sub(digits)));
+    push_hex(out, n);
 }
 
 /// Appends `n` in decimal.
@@ -277,7 +276,11 @@ mod tests {
         push_hex_width(&mut h, 0xab, 4);
         h.push(b' ');
         push_hex_width(&mut h, 0x12345, 4);
-        assert_eq!(h, b"00ab 12345");
+        h.push(b' ');
+        push_hex_width(&mut h, 0, 3);
+        h.push(b' ');
+        push_hex_width(&mut h, u64::MAX, 4);
+        assert_eq!(h, b"00ab 12345 000 ffffffffffffffff");
         let mut o = Outbox::default();
         assert!(o.push(b"abc", Dest::Conn(1)));
         assert_eq!(o.msgs[0].0, 0..3);
