@@ -687,6 +687,48 @@ mod tests {
         }
     }
 
+    /// The kernel refuses a GSO send on a socket that sends without UDP checksums
+    /// (`SO_NO_CHECK`, Linux's `udp_send_skb`: `EINVAL`), while it still sends plain
+    /// datagrams there: the refused run must go out datagram by datagram, in order, with
+    /// GSO switched off for the rest of the batch and for later calls.
+    #[test]
+    fn a_refused_gso_run_is_sent_one_by_one_and_gso_stays_off() {
+        let a = bind_udp("127.0.0.1:0".parse().unwrap()).unwrap();
+        let b = bind_udp("127.0.0.1:0".parse().unwrap()).unwrap();
+        let ba = local_addr(&b).unwrap();
+        crate::sock::set_int_option(a.as_fd(), libc::SOL_SOCKET, libc::SO_NO_CHECK, 1).unwrap();
+        // Two runs: five INVITEs with "single" as their shorter last segment, then four
+        // ACKs. The refusal comes on the first; the second is already in the same
+        // `sendmmsg` batch with its segmentation request and is refused too.
+        let mut msgs: Vec<Vec<u8>> = Vec::new();
+        for i in 0..5 {
+            msgs.push(format!("INVITE {i:04} {}", "x".repeat(200)).into_bytes());
+        }
+        msgs.push(b"single".to_vec());
+        for i in 0..4 {
+            msgs.push(format!("ACK {i:04}").into_bytes());
+        }
+        let mut gso = Gso::default();
+        let report = send_batch_gso(a.as_fd(), msgs.iter().map(|m| (m.as_slice(), ba)), &mut gso);
+        assert_eq!(
+            report,
+            SendReport {
+                sent: msgs.len(),
+                failed: 0
+            }
+        );
+        assert!(!gso.enabled, "the refusal switched GSO off");
+        let (got, entries) = recv_all(&mut RecvBatch::new(), b.as_fd(), msgs.len());
+        assert_eq!(got, msgs, "every datagram arrived once, in order");
+        assert_eq!(entries, msgs.len());
+        // Later calls send plainly from the start.
+        let again = [b"one".as_slice(), b"two".as_slice()];
+        let report = send_batch_gso(a.as_fd(), again.iter().map(|m| (*m, ba)), &mut gso);
+        assert_eq!(report, SendReport { sent: 2, failed: 0 });
+        let (got, _) = recv_all(&mut RecvBatch::new(), b.as_fd(), 2);
+        assert_eq!(got, vec![b"one".to_vec(), b"two".to_vec()]);
+    }
+
     #[test]
     fn sockaddr_conversion_round_trips() {
         for s in ["127.0.0.1:5060", "[::1]:5061", "[2001:db8::1]:1"] {
